@@ -1,0 +1,117 @@
+"""Scan files and folders into a :class:`viewer.core.Catalog`, recognising formats by content."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from viewer.core.catalog import Catalog, Patient, SeriesEntry, SkippedFile, Visit
+from viewer.core.progress import CancelCheck, ProgressCallback, Reporter
+from viewer.errors import UnreadableFileError
+from viewer.io import dicom_scan, nifti
+from viewer.io.sniff import FileKind, sniff
+
+UNKNOWN_PATIENT = "(no patient ID)"
+
+
+def iter_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
+    """Yield every regular file under the given files and folders, recursively, in sorted order.
+
+    Hidden files are included (they are reported as skipped when they are not images) but links
+    that loop are not followed twice.
+    """
+    seen_dirs: set[tuple[int, int]] = set()
+    for root in paths:
+        root = Path(root)
+        if root.is_file():
+            yield root
+            continue
+        if not root.is_dir():
+            raise FileNotFoundError(f"{root}: no such file or folder")
+        for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+            st = os.stat(dirpath)
+            if (st.st_dev, st.st_ino) in seen_dirs:
+                dirnames[:] = []
+                continue
+            seen_dirs.add((st.st_dev, st.st_ino))
+            dirnames.sort()
+            for name in sorted(filenames):
+                yield Path(dirpath) / name
+
+
+def scan_paths(
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    progress: ProgressCallback | None = None,
+    cancelled: CancelCheck | None = None,
+) -> Catalog:
+    """Find every DICOM and NIfTI image under ``paths`` and sort it into patients, visits and series.
+
+    Parameters
+    ----------
+    paths : iterable of path-like
+        Files and folders (scanned recursively).
+    progress, cancelled : callable, optional
+        See :mod:`viewer.core.progress`.
+
+    Returns
+    -------
+    Catalog
+        Every file that is not used appears in ``Catalog.skipped`` with its reason.
+
+    Raises
+    ------
+    FileNotFoundError
+        A given path does not exist.
+    viewer.errors.OperationCancelled
+    """
+    reporter = Reporter(progress, cancelled)
+    files = list(iter_files(paths))
+    skipped: list[SkippedFile] = []
+    dicom_headers = []
+    entries: list[SeriesEntry] = []
+    for done, path in enumerate(files):
+        reporter.step(done, len(files), f"Reading headers: {path.name}")
+        kind, reason = sniff(path)
+        try:
+            if kind is FileKind.DICOM:
+                dicom_headers.extend(dicom_scan.read_slice_headers(path))
+            elif kind is FileKind.NIFTI:
+                entries.append(nifti.nifti_series_entry(path))
+            else:
+                skipped.append(SkippedFile(str(path), reason))
+        except UnreadableFileError as exc:
+            skipped.append(SkippedFile(str(path), exc.reason))
+    reporter.step(len(files), len(files), "Grouping series")
+    dicom_entries, dicom_skipped, warnings = dicom_scan.group_into_series(dicom_headers)
+    entries.extend(dicom_entries)
+    skipped.extend(dicom_skipped)
+    return Catalog(patients=group_by_patient(entries), skipped=skipped, warnings=warnings)
+
+
+def group_by_patient(entries: Iterable[SeriesEntry]) -> list[Patient]:
+    """Sort series into patients (by PatientID) and visits (by study date), both in date order."""
+    patients: dict[str, Patient] = {}
+    for entry in entries:
+        pid = entry.patient_id or UNKNOWN_PATIENT
+        patient = patients.setdefault(
+            pid, Patient(pid, name=entry.patient_name, birth_date=entry.patient_birth_date)
+        )
+        visit = next((v for v in patient.visits if v.date == entry.study_date), None)
+        if visit is None:
+            visit = Visit(entry.study_date)
+            patient.visits.append(visit)
+        visit.series.append(entry)
+    for patient in patients.values():
+        patient.visits.sort(key=lambda v: (v.date is None, v.date or dt.date.min))
+        for visit in patient.visits:
+            visit.series.sort(
+                key=lambda s: (
+                    s.series_datetime or dt.datetime.min,
+                    s.series_number if s.series_number is not None else 1 << 30,
+                    s.key,
+                )
+            )
+    return sorted(patients.values(), key=lambda p: p.patient_id)
