@@ -9,7 +9,7 @@ from pathlib import Path
 
 from viewer.core.catalog import Catalog, Patient, SeriesEntry, SkippedFile, Visit
 from viewer.core.progress import CancelCheck, ProgressCallback, Reporter
-from viewer.errors import UnreadableFileError
+from viewer.errors import InvalidGeometryError, UnreadableFileError
 from viewer.io import dicom_scan, nifti
 from viewer.io.sniff import FileKind, sniff
 
@@ -82,7 +82,7 @@ def scan_paths(
                 entries.append(nifti.nifti_series_entry(path))
             else:
                 skipped.append(SkippedFile(str(path), reason))
-        except UnreadableFileError as exc:
+        except (UnreadableFileError, InvalidGeometryError) as exc:
             skipped.append(SkippedFile(str(path), exc.reason))
     reporter.step(len(files), len(files), "Grouping series")
     dicom_entries, dicom_skipped, warnings = dicom_scan.group_into_series(dicom_headers)

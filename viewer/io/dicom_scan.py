@@ -1,0 +1,1148 @@
+"""DICOM header scanning: one :class:`SliceHeader` per 2-D frame, read without the pixel data.
+
+``read_slice_headers`` parses a file's header with pydicom (never ``force=True``), through a reader
+that refuses to read past the end of the file, so a declared element length far beyond the file
+size costs nothing. For native (uncompressed) transfer syntaxes it records where the PixelData value
+starts, so the volume builder can read the bytes straight into a preallocated array; for a
+multi-frame file that offset is the start of the whole value and frame ``k`` starts
+``k * rows * columns * samples * bits_allocated / 8`` bytes later.
+
+A file whose PixelData is cut short by truncation is *not* refused here when its declared length is
+the one Rows x Columns x frames needs: the header still places the slice, and the builder sees
+``pixel_data_offset + pixel_data_length > file_size`` and marks that slice incomplete.
+
+``group_into_series`` then sorts the headers of a scan into series entries: by patient, study and
+series (two studies are never merged), then into regular stacks (one orientation, matrix and pixel
+spacing, one instance per position), with localizers, duplicates and unplaceable slices set apart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import struct
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import UID
+
+from viewer.core.catalog import SeriesEntry, SkippedFile
+from viewer.core.geometry import dominant_plane, orientation_is_valid, slice_normal
+from viewer.errors import UnreadableFileError
+from viewer.io.dicom_headers import SliceHeader
+
+MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
+SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"
+"""Secondary Capture Image Storage and its multi-frame variants (…7.1 to …7.4)."""
+
+_NOT_IMAGES_EVEN_WITH_PIXELS = {
+    "1.2.840.10008.5.1.4.1.1.66.4": "a segmentation (label map), not an image",
+    "1.2.840.10008.5.1.4.1.1.66": "raw data, not an image",
+}
+_ENHANCED_SOP_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.2.1",  # Enhanced CT
+    "1.2.840.10008.5.1.4.1.1.2.2",  # Legacy Converted Enhanced CT
+    "1.2.840.10008.5.1.4.1.1.4.1",  # Enhanced MR
+    "1.2.840.10008.5.1.4.1.1.4.4",  # Legacy Converted Enhanced MR
+    "1.2.840.10008.5.1.4.1.1.130",  # Enhanced PET
+    "1.2.840.10008.5.1.4.1.1.128.1",  # Legacy Converted Enhanced PET
+}
+_NATIVE_SYNTAXES = {
+    "1.2.840.10008.1.2",  # Implicit VR Little Endian
+    "1.2.840.10008.1.2.1",  # Explicit VR Little Endian
+    "1.2.840.10008.1.2.2",  # Explicit VR Big Endian
+}
+_PIXEL_DATA = 0x7FE00010
+_PIXEL_VRS = {b"OB", b"OW", b"OD", b"OF", b"UN"}
+_FLOAT_PIXEL_DATA = {0x7FE00008: "Float Pixel Data", 0x7FE00009: "Double Float Pixel Data"}
+
+EXTRA_KEYWORDS = (
+    "RepetitionTime",
+    "EchoTime",
+    "InversionTime",
+    "FlipAngle",
+    "MagneticFieldStrength",
+    "KVP",
+    "Manufacturer",
+    "ManufacturerModelName",
+    "ScanningSequence",
+    "EchoNumbers",
+    "AcquisitionNumber",
+    "TemporalPositionIdentifier",
+    "TriggerTime",
+    "DiffusionBValue",
+    "SpacingBetweenSlices",
+)
+"""Acquisition parameters copied into ``SliceHeader.extra`` (never free text that may identify)."""
+
+
+def read_slice_headers(path: str | os.PathLike[str]) -> list[SliceHeader]:
+    """Read the header of one DICOM file: one record per 2-D frame, pixels not decoded.
+
+    Parameters
+    ----------
+    path : path-like
+        A DICOM Part 10 file (with the ``DICM`` prefix).
+
+    Returns
+    -------
+    list of SliceHeader
+        One element for a classic single-frame image; one per frame (``frame_index`` 0, 1, ...)
+        for a multi-frame image, with per-frame functional groups resolved.
+
+    Raises
+    ------
+    viewer.errors.UnreadableFileError
+        Not an image: no ``DICM`` prefix, DICOMDIR, no pixel data, a non-image SOP class (named in
+        the message), a truncated or corrupt header, missing Rows/Columns/BitsAllocated, a pixel
+        data length that does not fit the file.
+    """
+    path = Path(path)
+    try:
+        file_size = path.stat().st_size
+        with open(path, "rb") as raw:
+            reader = _BoundedReader(raw, file_size)
+            with warnings.catch_warnings():
+                # pydicom warns about non-conformant values; every value used here is validated
+                # below, and warnings must not escape a scan of a user's folder. (This swaps the
+                # process-wide filters, so scans are meant to run in one worker thread at a time.)
+                warnings.simplefilter("ignore")
+                ds = _parse_header(reader, path)
+                header_overrun = reader.overrun
+                pixel_tag, pixel_offset, pixel_length = _locate_pixel_data(reader, ds)
+                return _headers_from_dataset(
+                    ds, path, file_size, (pixel_tag, pixel_offset, pixel_length), header_overrun
+                )
+    except OSError as exc:
+        raise UnreadableFileError(f"cannot be read ({exc.strerror or exc})", path) from exc
+
+
+class _BoundedReader:
+    """A read-only file wrapper that never returns (or allocates) more than the file holds.
+
+    pydicom reads each element's value with ``read(length)``; a corrupt length of gigabytes would
+    otherwise make the buffered reader allocate that much. Short reads are remembered so that a
+    header which runs off the end of the file can be named as truncated.
+    """
+
+    def __init__(self, raw: Any, size: int) -> None:
+        self._raw = raw
+        self._size = size
+        self.name = getattr(raw, "name", "")
+        self.overrun: tuple[int, int, int] | None = None
+        """(position, bytes asked for, bytes available) of the first read past the end."""
+
+    def read(self, n: int = -1) -> bytes:
+        pos = self._raw.tell()
+        available = max(self._size - pos, 0)
+        if n is None or n < 0:
+            n = available
+        if n > available:
+            # A clean end of the dataset is an 8-byte tag probe that finds nothing left.
+            if self.overrun is None and not (available == 0 and n <= 8):
+                self.overrun = (pos, n, available)
+            n = available
+        return self._raw.read(n)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._raw.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+
+def _parse_header(reader: _BoundedReader, path: Path) -> Dataset:
+    try:
+        return pydicom.dcmread(reader, stop_before_pixels=True)
+    except InvalidDicomError as exc:
+        raise UnreadableFileError(
+            "not a DICOM file with a file meta header (no 'DICM' prefix at byte 128); files "
+            "without one are not read, to avoid mistaking random bytes for an image",
+            path,
+        ) from exc
+    except Exception as exc:
+        # pydicom signals a broken header with many built-in types (struct.error, EOFError,
+        # ValueError, KeyError...); all mean the same thing to the user.
+        raise UnreadableFileError(
+            f"corrupt or truncated DICOM header ({_describe(exc)})", path
+        ) from exc
+
+
+def _locate_pixel_data(
+    reader: _BoundedReader, ds: Dataset
+) -> tuple[int | None, int | None, int | None]:
+    """Find the element pydicom stopped at: (tag, value offset in bytes, value length in bytes).
+
+    ``stop_before_pixels`` leaves the file positioned at the start of the pixel data element.
+    Returns ``(None, None, None)`` when there is none; the length is ``None`` when undefined
+    (encapsulated). A deflated dataset is parsed from a decompressed copy, so its position says
+    nothing about the file: the element is looked up by tag instead, without an offset.
+    """
+    if _transfer_syntax(ds) == "1.2.840.10008.1.2.1.99":  # Deflated Explicit VR Little Endian
+        return _deflated_pixel_element(ds)
+    start = reader.tell()
+    head = reader.read(12)
+    if len(head) < 8:
+        return None, None, None
+    implicit, little = ds.original_encoding
+    endian = "<" if little is not False else ">"
+    group, element = struct.unpack(f"{endian}HH", head[:4])
+    tag = group << 16 | element
+    if tag != _PIXEL_DATA and tag not in _FLOAT_PIXEL_DATA:
+        return None, None, None
+    if implicit:
+        (length,) = struct.unpack(f"{endian}L", head[4:8])
+        value_offset = start + 8
+    else:
+        if len(head) < 12:
+            raise UnreadableFileError(
+                f"truncated: the file ends inside the pixel data element at byte {start}",
+                reader.name,
+            )
+        if head[4:6] not in _PIXEL_VRS:
+            raise UnreadableFileError(
+                f"malformed pixel data element at byte {start} (VR {head[4:6]!r})", reader.name
+            )
+        (length,) = struct.unpack(f"{endian}L", head[8:12])
+        value_offset = start + 12
+    return tag, value_offset, None if length == 0xFFFFFFFF else length
+
+
+def _deflated_pixel_element(ds: Dataset) -> tuple[int | None, int | None, int | None]:
+    filename = getattr(ds, "filename", None)
+    if not filename:
+        return None, None, None
+    full = pydicom.dcmread(filename)
+    for tag in (_PIXEL_DATA, *_FLOAT_PIXEL_DATA):
+        if tag in full:
+            return tag, None, None
+    return None, None, None
+
+
+def _headers_from_dataset(
+    ds: Dataset,
+    path: Path,
+    file_size: int,
+    pixel_element: tuple[int | None, int | None, int | None],
+    header_overrun: tuple[int, int, int] | None,
+) -> list[SliceHeader]:
+    pixel_tag, pixel_offset, pixel_length = pixel_element
+    meta = getattr(ds, "file_meta", Dataset())
+    sop_class = _text(ds, "SOPClassUID") or _text(meta, "MediaStorageSOPClassUID")
+    if sop_class == MEDIA_STORAGE_DIRECTORY or "DirectoryRecordSequence" in ds:
+        raise UnreadableFileError("a DICOMDIR (media directory index), not an image", path)
+    if sop_class in _NOT_IMAGES_EVEN_WITH_PIXELS:
+        raise UnreadableFileError(
+            f"{_sop_name(sop_class)}: {_NOT_IMAGES_EVEN_WITH_PIXELS[sop_class]}", path
+        )
+    if pixel_tag is None:
+        if header_overrun is not None:
+            pos, wanted, available = header_overrun
+            raise UnreadableFileError(
+                f"truncated or corrupt DICOM header: an element at byte {pos} declares "
+                f"{wanted} bytes but only {available} remain in the file",
+                path,
+            )
+        if not sop_class:
+            raise UnreadableFileError(
+                f"no SOP Class UID and no pixel data: truncated after {file_size} bytes, "
+                "or not an image",
+                path,
+            )
+        if "Image Storage" in _sop_name(sop_class):
+            raise UnreadableFileError(
+                f"no pixel data in an {_sop_name(sop_class)} file: probably truncated "
+                f"(it ends after {file_size} bytes)",
+                path,
+            )
+        raise UnreadableFileError(f"no pixel data ({_sop_name(sop_class)}): not an image", path)
+    if pixel_tag in _FLOAT_PIXEL_DATA:
+        raise UnreadableFileError(
+            f"{_FLOAT_PIXEL_DATA[pixel_tag]} (a floating-point parametric map) is not supported",
+            path,
+        )
+
+    rows = _required_int(ds, "Rows", path)
+    columns = _required_int(ds, "Columns", path)
+    bits_allocated = _required_int(ds, "BitsAllocated", path)
+    samples = _int(ds, "SamplesPerPixel") or 1
+    frames = _int(ds, "NumberOfFrames") or 1
+    if frames < 1 or frames > max(file_size // 8, 1):
+        # every frame takes at least one 8-byte item even when compressed; a corrupt count must
+        # not make millions of headers
+        raise UnreadableFileError(
+            f"NumberOfFrames {frames} cannot fit in a file of {file_size} bytes", path
+        )
+    transfer_syntax = _transfer_syntax(ds)
+    photometric = _text(ds, "PhotometricInterpretation").upper()
+    if transfer_syntax in _NATIVE_SYNTAXES:
+        # YBR_FULL_422 shares one Cb/Cr pair between two pixels: two samples per pixel stored
+        stored_samples = 2 if photometric == "YBR_FULL_422" and samples == 3 else samples
+        _check_native_length(
+            path,
+            pixel_offset,
+            pixel_length,
+            file_size,
+            (frames, rows, columns, stored_samples, bits_allocated),
+        )
+    else:
+        pixel_offset, pixel_length = None, None
+
+    common = _common_fields(ds, path, sop_class, transfer_syntax, file_size)
+    common.update(
+        rows=rows,
+        columns=columns,
+        bits_allocated=bits_allocated,
+        samples_per_pixel=samples,
+        number_of_frames=frames,
+        pixel_data_offset=pixel_offset,
+        pixel_data_length=pixel_length,
+    )
+    bits_stored = _int(ds, "BitsStored") or bits_allocated
+    high_bit = _int(ds, "HighBit")
+    common.update(
+        bits_stored=bits_stored,
+        high_bit=bits_stored - 1 if high_bit is None else high_bit,
+        pixel_representation=_int(ds, "PixelRepresentation") or 0,
+        photometric_interpretation=photometric,
+        pixel_padding_value=_int(ds, "PixelPaddingValue"),
+    )
+    if "PerFrameFunctionalGroupsSequence" in ds or sop_class in _ENHANCED_SOP_CLASSES:
+        return _enhanced_frames(ds, common, frames)
+    return _classic_frames(ds, common, frames)
+
+
+def _check_native_length(
+    path: Path,
+    offset: int | None,
+    length: int | None,
+    file_size: int,
+    layout: tuple[int, int, int, int, int],
+) -> None:
+    frames, rows, columns, samples, bits = layout
+    needed_bits = frames * rows * columns * samples * bits
+    needed = (needed_bits + 7) // 8
+    if offset is None or length is None:
+        raise UnreadableFileError(
+            "pixel data has an undefined length in an uncompressed transfer syntax (corrupt)", path
+        )
+    if length < needed:
+        raise UnreadableFileError(
+            f"pixel data holds {length} bytes but {frames} frame(s) of {rows} x {columns} x "
+            f"{samples} samples at {bits} bits need {needed}",
+            path,
+        )
+    if offset + length > file_size and length > needed + (needed & 1):
+        # A truncated file with a plausible declared length is left to the builder, which marks
+        # the slice incomplete; a length that matches no image is corruption (e.g. 4 GB declared).
+        raise UnreadableFileError(
+            f"pixel data declares {length} bytes but the file holds only "
+            f"{max(file_size - offset, 0)} after byte {offset}, and the image needs {needed}",
+            path,
+        )
+
+
+def _common_fields(
+    ds: Dataset, path: Path, sop_class: str, transfer_syntax: str, file_size: int
+) -> dict[str, Any]:
+    image_type = tuple(v.upper() for v in _texts(ds, "ImageType"))
+    return dict(
+        path=str(path),
+        sop_instance_uid=_text(ds, "SOPInstanceUID")
+        or _text(getattr(ds, "file_meta", Dataset()), "MediaStorageSOPInstanceUID"),
+        sop_class_uid=sop_class,
+        transfer_syntax_uid=transfer_syntax,
+        patient_id=_text(ds, "PatientID"),
+        patient_name=_text(ds, "PatientName"),
+        patient_birth_date=_date(ds, "PatientBirthDate"),
+        study_instance_uid=_text(ds, "StudyInstanceUID"),
+        study_date=_date(ds, "StudyDate") or _date(ds, "SeriesDate"),
+        study_description=_text(ds, "StudyDescription"),
+        series_instance_uid=_text(ds, "SeriesInstanceUID"),
+        series_number=_int(ds, "SeriesNumber"),
+        series_description=_text(ds, "SeriesDescription"),
+        modality=_text(ds, "Modality").upper(),
+        frame_of_reference_uid=_text(ds, "FrameOfReferenceUID"),
+        instance_number=_int(ds, "InstanceNumber"),
+        image_type=image_type,
+        gantry_tilt_deg=_float(ds, "GantryDetectorTilt"),
+        file_size=file_size,
+        burned_in_annotation=_text(ds, "BurnedInAnnotation").upper() == "YES"
+        or sop_class.startswith(SECONDARY_CAPTURE_PREFIX),
+        extra=_extra(ds),
+    )
+
+
+def _classic_frames(ds: Dataset, common: dict[str, Any], frames: int) -> list[SliceHeader]:
+    position = _floats(ds, "ImagePositionPatient", 3)
+    orientation = _floats(ds, "ImageOrientationPatient", 6)
+    shared = dict(
+        common,
+        acquisition_datetime=_acquisition_datetime(ds),
+        image_orientation=orientation,
+        pixel_spacing=_floats(ds, "PixelSpacing", 2),
+        slice_thickness=_float(ds, "SliceThickness"),
+        rescale_slope=_float(ds, "RescaleSlope"),
+        rescale_intercept=_float(ds, "RescaleIntercept"),
+        rescale_type=_text(ds, "RescaleType"),
+        contrast_agent=_contrast_agent(ds, administered=False),
+    )
+    if frames == 1:
+        return [SliceHeader(**shared, frame_index=None, image_position=position)]
+    # Only an explicit per-frame offset (RT dose grids) places the other frames; anything else
+    # would be a guess, so their position stays unknown.
+    offsets = _floats(ds, "GridFrameOffsetVector", frames) or (None,) * frames
+    return [
+        SliceHeader(
+            **shared,
+            frame_index=k,
+            image_position=_offset_position(position, orientation, offsets[k]),
+        )
+        for k in range(frames)
+    ]
+
+
+def _offset_position(
+    position: tuple[float, float, float] | None,
+    orientation: tuple[float, ...] | None,
+    offset_mm: float | None,
+) -> tuple[float, float, float] | None:
+    if position is None or orientation is None or offset_mm is None:
+        return None
+    row, col = orientation[:3], orientation[3:]
+    normal = (
+        row[1] * col[2] - row[2] * col[1],
+        row[2] * col[0] - row[0] * col[2],
+        row[0] * col[1] - row[1] * col[0],
+    )
+    return (
+        position[0] + offset_mm * normal[0],
+        position[1] + offset_mm * normal[1],
+        position[2] + offset_mm * normal[2],
+    )
+
+
+class _FrameGroups:
+    """Functional-group lookup for one frame: its per-frame item first, then the shared one."""
+
+    def __init__(self, per_frame: Dataset | None, shared: Dataset | None) -> None:
+        self._groups = [g for g in (per_frame, shared) if g is not None]
+
+    def __call__(self, keyword: str) -> Dataset | None:
+        for group in self._groups:
+            item = _first_item(group, keyword)
+            if item is not None:
+                return item
+        return None
+
+
+def _enhanced_frames(ds: Dataset, common: dict[str, Any], frames: int) -> list[SliceHeader]:
+    shared = _first_item(ds, "SharedFunctionalGroupsSequence")
+    per_frame = _items(ds, "PerFrameFunctionalGroupsSequence")
+    top_acquired = _acquisition_datetime(ds)
+    headers = []
+    for k in range(frames):
+        group = _FrameGroups(per_frame[k] if k < len(per_frame) else None, shared)
+        # Top-level values are the fallback some writers (legacy converted objects) rely on; an
+        # empty or missing group item is falsy, so ``or ds`` falls back to them.
+        measures = group("PixelMeasuresSequence") or ds
+        transform = group("PixelValueTransformationSequence") or ds
+        position = group("PlanePositionSequence")
+        if position is None and frames == 1:
+            position = ds
+        frame_type = _texts(
+            group("MRImageFrameTypeSequence") or group("CTImageFrameTypeSequence"), "FrameType"
+        )
+        usage = group("ContrastBolusUsageSequence")
+        acquired = _parse_datetime(_text(group("FrameContentSequence"), "FrameAcquisitionDateTime"))
+        fields = dict(
+            common,
+            extra=_enhanced_extra(common["extra"], group),
+            image_type=tuple(v.upper() for v in frame_type) or common["image_type"],
+        )
+        headers.append(
+            SliceHeader(
+                **fields,
+                frame_index=k,
+                acquisition_datetime=acquired or top_acquired,
+                image_position=_floats(position, "ImagePositionPatient", 3),
+                image_orientation=_floats(
+                    group("PlaneOrientationSequence") or ds, "ImageOrientationPatient", 6
+                ),
+                pixel_spacing=_floats(measures, "PixelSpacing", 2),
+                slice_thickness=_float(measures, "SliceThickness"),
+                rescale_slope=_float(transform, "RescaleSlope"),
+                rescale_intercept=_float(transform, "RescaleIntercept"),
+                rescale_type=_text(transform, "RescaleType"),
+                contrast_agent=_contrast_agent(
+                    ds,
+                    administered=_text(usage, "ContrastBolusAgentAdministered").upper() == "YES",
+                ),
+            )
+        )
+    return headers
+
+
+def _enhanced_extra(top_level: dict[str, Any], group: _FrameGroups) -> dict[str, Any]:
+    """Acquisition parameters that enhanced objects keep in functional groups, not at top level."""
+    extra = dict(top_level)
+    found = {
+        "RepetitionTime": _float(group("MRTimingAndRelatedParametersSequence"), "RepetitionTime"),
+        "FlipAngle": _float(group("MRTimingAndRelatedParametersSequence"), "FlipAngle"),
+        "InversionTime": _float(group("MRModifierSequence"), "InversionTimes"),
+        "KVP": _float(group("CTXRayDetailsSequence"), "KVP"),
+        "EchoTime": _float(group("MREchoSequence"), "EffectiveEchoTime"),
+        "DiffusionBValue": _float(group("MRDiffusionSequence"), "DiffusionBValue"),
+        # these tell apart frames acquired at the same position (see _REPEAT_KEYS)
+        "TemporalPositionIndex": _int(group("FrameContentSequence"), "TemporalPositionIndex"),
+        "InStackPositionNumber": _int(group("FrameContentSequence"), "InStackPositionNumber"),
+        "StackID": _text(group("FrameContentSequence"), "StackID") or None,
+    }
+    extra.update({keyword: value for keyword, value in found.items() if value is not None})
+    return extra
+
+
+def _contrast_agent(ds: Dataset, *, administered: bool) -> str:
+    """ContrastBolusAgent, else the coded agent's meaning, else ``"yes"`` if a frame says so."""
+    agent = _text(ds, "ContrastBolusAgent")
+    if agent:
+        return agent
+    # The (Enhanced) Contrast/Bolus module codes each agent as an item of this sequence.
+    for code in _items(ds, "ContrastBolusAgentSequence"):
+        if _text(code, "CodeMeaning"):
+            return _text(code, "CodeMeaning")
+    return "yes" if administered else ""
+
+
+def _extra(ds: Dataset) -> dict[str, Any]:
+    extra: dict[str, Any] = {}
+    for keyword in EXTRA_KEYWORDS:
+        value = _plain(_get(ds, keyword))
+        if value not in (None, "", []):
+            extra[keyword] = value
+    return extra
+
+
+def _acquisition_datetime(ds: Dataset) -> dt.datetime | None:
+    combined = _parse_datetime(_text(ds, "AcquisitionDateTime"))
+    if combined is not None:
+        return combined
+    for date_kw, time_kw in (
+        ("AcquisitionDate", "AcquisitionTime"),
+        ("ContentDate", "ContentTime"),
+    ):
+        day = _date(ds, date_kw)
+        if day is not None:
+            return _combine(day, _text(ds, time_kw))
+    day = _date(ds, "SeriesDate")
+    return _combine(day, _text(ds, "SeriesTime")) if day else None
+
+
+def _combine(day: dt.date, time_text: str) -> dt.datetime:
+    parsed = _parse_time(time_text)
+    return dt.datetime.combine(day, parsed or dt.time())
+
+
+# --- tolerant value access: a malformed value becomes None (or ""), never an exception ---
+
+
+def _get(ds: Dataset | None, keyword: str) -> Any:
+    if ds is None:
+        return None
+    try:
+        element = ds.get(keyword)
+    except Exception:
+        return None
+    return element
+
+
+def _required_int(ds: Dataset, keyword: str, path: Path) -> int:
+    value = _int(ds, keyword)
+    if value is None or value <= 0:
+        raise UnreadableFileError(f"{keyword} is missing or invalid: no image to read", path)
+    return value
+
+
+def _text(ds: Dataset | None, keyword: str) -> str:
+    value = _get(ds, keyword)
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        value = value.decode("latin-1", "replace")
+    if not isinstance(value, str) and isinstance(value, Sequence):
+        value = "\\".join(str(v) for v in value)
+    return str(value).strip().replace("\x00", "")
+
+
+def _texts(ds: Dataset | None, keyword: str) -> tuple[str, ...]:
+    value = _get(ds, keyword)
+    if value is None:
+        return ()
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+        value = [value]
+    return tuple(str(v).strip() for v in value if str(v).strip())
+
+
+def _float(ds: Dataset | None, keyword: str) -> float | None:
+    value = _get(ds, keyword)
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        value = value[0] if len(value) else None
+    try:
+        result = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return result if math.isfinite(result) else None
+
+
+def _int(ds: Dataset | None, keyword: str) -> int | None:
+    number = _float(ds, keyword)
+    if number is None or number != int(number):
+        return None
+    return int(number)
+
+
+def _floats(ds: Dataset | None, keyword: str, count: int | None) -> Any:
+    """``count`` numbers as a tuple (``None`` if absent or malformed); any count when ``None``.
+
+    Non-finite numbers are kept so that geometry checks can name them.
+    """
+    value = _get(ds, keyword)
+    if value is None:
+        return None
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+        value = [value]
+    try:
+        numbers = tuple(float(v) for v in value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if count is not None and len(numbers) != count:
+        return None
+    return numbers or None
+
+
+def _items(ds: Dataset | None, keyword: str) -> list[Dataset]:
+    value = _get(ds, keyword)
+    try:
+        return [item for item in value if isinstance(item, Dataset)] if value is not None else []
+    except TypeError:
+        return []
+
+
+def _first_item(ds: Dataset | None, keyword: str) -> Dataset | None:
+    items = _items(ds, keyword)
+    return items[0] if items else None
+
+
+def _plain(value: Any) -> Any:
+    """Copy a pydicom value as plain JSON-serialisable Python (numbers, strings, lists of them)."""
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return None
+    if isinstance(value, str):
+        return str(value).strip()
+    if isinstance(value, Sequence):
+        items = [_plain(v) for v in value]
+        return [v for v in items if v is not None]
+    if isinstance(value, int | float):
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        number = float(value)
+        return int(number) if isinstance(value, int) else number
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value).strip()
+    if not math.isfinite(number):
+        return None
+    return int(number) if number.is_integer() and "." not in str(value) else number
+
+
+def _date(ds: Dataset | None, keyword: str) -> dt.date | None:
+    return _parse_date(_text(ds, keyword))
+
+
+def _parse_date(text: str) -> dt.date | None:
+    """DICOM DA (``YYYYMMDD``, or the old ``YYYY.MM.DD``) as a date; ``None`` when malformed."""
+    digits = text.strip().replace(".", "").replace("-", "")
+    if len(digits) != 8 or not digits.isdigit():
+        return None
+    try:
+        return dt.date(int(digits[:4]), int(digits[4:6]), int(digits[6:8]))
+    except ValueError:
+        return None
+
+
+def _parse_time(text: str) -> dt.time | None:
+    """DICOM TM (``HHMMSS.FFFFFF``, fields optional after the hour, or ``HH:MM:SS``)."""
+    text = text.strip().replace(":", "")
+    main, _, fraction = text.partition(".")
+    if not main.isdigit() or len(main) not in (2, 4, 6) or (fraction and not fraction.isdigit()):
+        return None
+    hour, minute, second = int(main[:2]), int(main[2:4] or 0), int(main[4:6] or 0)
+    micro = int((fraction + "000000")[:6]) if fraction else 0
+    try:
+        return dt.time(hour, minute, min(second, 59), micro)
+    except ValueError:
+        return None
+
+
+def _parse_datetime(text: str) -> dt.datetime | None:
+    """DICOM DT (``YYYYMMDDHHMMSS.FFFFFF&ZZXX``) as a naive local datetime, or ``None``."""
+    text = text.strip()
+    for sign in ("+", "-"):
+        if sign in text[8:]:
+            text = text[: 8 + text[8:].index(sign)]
+    day = _parse_date(text[:8])
+    if day is None:
+        return None
+    rest = text[8:]
+    if not rest:
+        return dt.datetime.combine(day, dt.time())
+    parsed = _parse_time(rest)
+    return dt.datetime.combine(day, parsed) if parsed is not None else None
+
+
+def _transfer_syntax(ds: Dataset) -> str:
+    return _text(getattr(ds, "file_meta", None), "TransferSyntaxUID")
+
+
+def _sop_name(sop_class: str) -> str:
+    name = UID(sop_class).name if sop_class else ""
+    return name if name and name != sop_class else f"SOP class {sop_class}"
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
+
+
+# --- grouping headers into series and regular stacks ---
+
+ORIENTATION_TOLERANCE = 2e-3
+"""Largest difference between direction cosines of slices in one stack (about 0.1 degree)."""
+SPACING_TOLERANCE_MM = 1e-3
+SAME_POSITION_TOLERANCE_MM = 0.01
+"""Slices closer than this along the normal are at the same position."""
+OBLIQUE_THRESHOLD_DEG = 10.0
+"""A slice normal further than this from the nearest patient axis is called oblique."""
+BURNED_IN_WARNING = "possibly carries patient identifiers burned into the pixels"
+_LOCALIZER_TYPES = {"LOCALIZER", "SCOUT", "TOPOGRAM"}
+
+# Tags that tell apart instances acquired at the same position, tried in this order.
+_REPEAT_KEYS: tuple[tuple[str, str], ...] = (
+    ("SeriesNumber", "series"),
+    ("EchoNumbers", "echo"),
+    ("EchoTime", "TE"),
+    ("ImageType", "type"),
+    ("TemporalPositionIdentifier", "time point"),
+    ("TemporalPositionIndex", "time point"),
+    ("DiffusionBValue", "b ="),
+    ("TriggerTime", "trigger"),
+    ("InversionTime", "TI"),
+    ("AcquisitionNumber", "acquisition"),
+    ("StackID", "stack"),
+)
+
+
+@dataclass
+class _Stack:
+    """Headers that will become one SeriesEntry."""
+
+    headers: list[SliceHeader]
+    is_localizer: bool = False
+    label: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+def group_into_series(
+    headers: Iterable[SliceHeader],
+) -> tuple[list[SeriesEntry], list[SkippedFile], list[str]]:
+    """Sort slice headers into series entries, each one regular stack of slices.
+
+    Parameters
+    ----------
+    headers : iterable of SliceHeader
+        From :func:`read_slice_headers`, for any number of files, patients and studies.
+
+    Returns
+    -------
+    entries : list of SeriesEntry
+        One per stack. ``key`` is the SeriesInstanceUID, with ``#2``, ``#3``... for the further
+        stacks a series was split into; ``source`` is the tuple of the stack's headers, in order of
+        position along the slice normal (no order can be given when geometry is missing).
+    skipped : list of SkippedFile
+        Duplicate instances and slices whose geometry is unusable, each with its reason.
+    warnings : list of str
+        Problems that concern several files (instances at the same position that no tag tells
+        apart, one SeriesInstanceUID in two studies).
+
+    Notes
+    -----
+    Series are keyed by (PatientID, StudyInstanceUID, SeriesInstanceUID) and never merged across
+    studies, whatever their number and description. A series is split when orientation, matrix or
+    pixel spacing differ, and when two instances share a position: by echo, temporal position,
+    b-value... where a tag tells the repeats apart, otherwise one stack per repeat with a warning.
+    A localizer (ImageType LOCALIZER, or a lone slice whose orientation differs from the rest of
+    its series) becomes its own entry with ``is_localizer=True``.
+    """
+    unique, skipped = _drop_duplicates(headers)
+    series: dict[tuple[str, str, str], list[SliceHeader]] = {}
+    for header in unique:
+        series_uid = header.series_instance_uid or (
+            f"(no SeriesInstanceUID: series {header.series_number} {header.series_description!r})"
+        )
+        key = (header.patient_id, header.study_instance_uid, series_uid)
+        series.setdefault(key, []).append(header)
+
+    entries: list[SeriesEntry] = []
+    warnings_out: list[str] = []
+    used_keys: set[str] = set()
+    uid_studies: dict[str, str] = {}
+    for (_, study_uid, series_uid), members in series.items():
+        name = _series_name(members[0])
+        if uid_studies.setdefault(series_uid, study_uid) != study_uid:
+            warnings_out.append(
+                f"{name}: SeriesInstanceUID {series_uid} also appears in another study; "
+                "the studies are kept apart"
+            )
+        stacks, series_skipped, series_warnings = _split_series(members, name)
+        skipped.extend(series_skipped)
+        warnings_out.extend(series_warnings)
+        for index, stack in enumerate(stacks):
+            key = series_uid if index == 0 else f"{series_uid}#{index + 1}"
+            suffix = index + 1
+            while key in used_keys:
+                suffix += 1
+                key = f"{series_uid}#{suffix}"
+            used_keys.add(key)
+            entries.append(_entry(key, stack))
+    return entries, skipped, warnings_out
+
+
+def _drop_duplicates(
+    headers: Iterable[SliceHeader],
+) -> tuple[list[SliceHeader], list[SkippedFile]]:
+    """Keep the first file (in path order) of each SOPInstanceUID; report the others."""
+    kept: dict[tuple[str, int | None], SliceHeader] = {}
+    unique: list[SliceHeader] = []
+    duplicate_of: dict[str, str] = {}
+    for header in sorted(headers, key=lambda h: (h.path, h.frame_index or 0)):
+        if not header.sop_instance_uid:
+            unique.append(header)
+            continue
+        key = (header.sop_instance_uid, header.frame_index)
+        first = kept.setdefault(key, header)
+        if first is header:
+            unique.append(header)
+        elif first.path != header.path:
+            duplicate_of.setdefault(header.path, first.path)
+    skipped = [
+        SkippedFile(path, f"duplicate of {original} (same SOPInstanceUID); one copy is used")
+        for path, original in duplicate_of.items()
+    ]
+    return unique, skipped
+
+
+def _split_series(
+    members: list[SliceHeader], name: str
+) -> tuple[list[_Stack], list[SkippedFile], list[str]]:
+    """Split one series into stacks: placeable ones first (largest first), then localizers."""
+    placeable, problems = [], {}
+    for header in members:
+        problem = _geometry_problem(header)
+        if problem is None:
+            placeable.append(header)
+        else:
+            problems.setdefault((header.path, problem), []).append(header)
+
+    skipped: list[SkippedFile] = []
+    stacks: list[_Stack] = []
+    if not placeable:
+        # Nothing in the series can be placed: list it anyway so the user sees it, with the reason;
+        # the volume builder refuses to load it rather than guess the geometry.
+        reasons = sorted({problem for _, problem in problems})
+        stack = _Stack(
+            sorted(members, key=lambda h: (h.path, h.frame_index or 0)),
+            warnings=[f"cannot be placed in patient space: {'; '.join(reasons)}"],
+        )
+        return [stack], skipped, []
+    for (path, problem), bad in problems.items():
+        frames = _frame_list(bad)
+        skipped.append(SkippedFile(path, f"{frames}{problem}; left out of {name}"))
+
+    clusters = _geometry_clusters(placeable)
+    clusters.sort(key=len, reverse=True)
+    main_orientation = next(
+        (c[0].image_orientation for c in clusters if not _typed_localizer(c)), None
+    )
+    warnings_out: list[str] = []
+    for cluster in clusters:
+        localizer = _typed_localizer(cluster)
+        note = ""
+        if not localizer and len(cluster) == 1 and len(placeable) > 1:
+            differs = not _same_orientation(cluster[0].image_orientation, main_orientation)
+            if differs:
+                localizer = True
+                note = f"orientation differs from the rest of {name}: set apart as a localizer"
+        for sub in _split_repeats(cluster, name, warnings_out):
+            sub.is_localizer = localizer
+            if note:
+                sub.warnings.append(note)
+            if localizer:
+                sub.label = "localizer" + (f", {sub.label}" if sub.label else "")
+            stacks.append(sub)
+    stacks.sort(key=lambda s: s.is_localizer)
+    return stacks, skipped, warnings_out
+
+
+def _geometry_problem(header: SliceHeader) -> str | None:
+    """Why a slice cannot be placed in patient space, or ``None`` when it can."""
+    if header.image_orientation is None:
+        return "no ImageOrientationPatient"
+    if not orientation_is_valid(header.image_orientation, tolerance=1e-2):
+        values = ", ".join(f"{v:g}" for v in header.image_orientation)
+        return f"invalid ImageOrientationPatient ({values}): not two unit vectors at right angles"
+    if header.image_position is None:
+        return "no ImagePositionPatient"
+    if not all(math.isfinite(v) for v in header.image_position):
+        return "ImagePositionPatient is not a finite number"
+    if header.pixel_spacing is None:
+        return "no PixelSpacing"
+    if not all(math.isfinite(v) and v > 0 for v in header.pixel_spacing):
+        values = ", ".join(f"{v:g}" for v in header.pixel_spacing)
+        return f"invalid PixelSpacing ({values} mm)"
+    return None
+
+
+def _geometry_clusters(headers: list[SliceHeader]) -> list[list[SliceHeader]]:
+    """Group slices that share orientation, matrix, pixel spacing and pixel layout."""
+    clusters: list[list[SliceHeader]] = []
+    for header in headers:
+        for cluster in clusters:
+            first = cluster[0]
+            if (
+                _typed_localizer([header]) == _typed_localizer([first])
+                and (header.rows, header.columns) == (first.rows, first.columns)
+                and (header.samples_per_pixel, header.bits_allocated)
+                == (first.samples_per_pixel, first.bits_allocated)
+                and _same_orientation(header.image_orientation, first.image_orientation)
+                and _close(header.pixel_spacing, first.pixel_spacing, SPACING_TOLERANCE_MM)
+            ):
+                cluster.append(header)
+                break
+        else:
+            clusters.append([header])
+    return clusters
+
+
+def _split_repeats(cluster: list[SliceHeader], name: str, warnings_out: list[str]) -> list[_Stack]:
+    """Split a geometry cluster so that each stack holds one instance per position."""
+    normal = slice_normal(cluster[0].image_orientation)  # type: ignore[arg-type]
+    by_position = _position_groups(cluster, normal)
+    repeats = max(len(group) for group in by_position)
+    if repeats == 1:
+        return [_Stack(_sorted_by_position(cluster, normal))]
+    for keyword, label in _REPEAT_KEYS:
+        parts: dict[Any, list[SliceHeader]] = {}
+        for header in cluster:
+            parts.setdefault(_repeat_value(header, keyword), []).append(header)
+        if len(parts) == repeats and all(
+            max(len(g) for g in _position_groups(part, normal)) == 1 for part in parts.values()
+        ):
+            ordered = sorted(parts.items(), key=lambda kv: _sortable(kv[0]))
+            return [
+                _Stack(_sorted_by_position(part, normal), label=f"{label} {_show(value)}")
+                for value, part in ordered
+            ]
+    # No tag tells the repeats apart: keep each (never let one overwrite another) and say so.
+    stacks = [_Stack([], label=f"repeat {k + 1}") for k in range(repeats)]
+    clashes = []
+    for group in by_position:
+        group.sort(key=lambda h: (h.acquisition_datetime or dt.datetime.max, h.path, h.frame_index))
+        for k, header in enumerate(group):
+            stacks[k].headers.append(header)
+        if len(group) > 1:
+            clashes.append(" and ".join(_frame_name(h) for h in group))
+    shown = "; ".join(clashes[:5]) + (f"; and {len(clashes) - 5} more" if len(clashes) > 5 else "")
+    warnings_out.append(
+        f"{name}: {len(clashes)} position(s) hold different instances that no tag tells apart "
+        f"({shown}); kept as {repeats} separate stacks"
+    )
+    for stack in stacks:
+        stack.headers = _sorted_by_position(stack.headers, normal)
+        stack.warnings.append(
+            "instances at the same position as another stack of this series; "
+            "no tag tells them apart"
+        )
+    return stacks
+
+
+def _position_groups(headers: list[SliceHeader], normal: np.ndarray) -> list[list[SliceHeader]]:
+    """Headers grouped by position along ``normal`` (within SAME_POSITION_TOLERANCE_MM)."""
+    ordered = sorted(headers, key=lambda h: _distance(h, normal))
+    groups: list[list[SliceHeader]] = []
+    last = -math.inf
+    for header in ordered:
+        distance = _distance(header, normal)
+        if groups and distance - last <= SAME_POSITION_TOLERANCE_MM:
+            groups[-1].append(header)
+        else:
+            groups.append([header])
+        last = distance
+    return groups
+
+
+def _sorted_by_position(headers: list[SliceHeader], normal: np.ndarray) -> list[SliceHeader]:
+    return sorted(headers, key=lambda h: (_distance(h, normal), h.path, h.frame_index or 0))
+
+
+def _distance(header: SliceHeader, normal: np.ndarray) -> float:
+    """Position of a slice along the stack normal, in mm."""
+    return float(np.dot(header.image_position, normal))  # type: ignore[arg-type]
+
+
+def _repeat_value(header: SliceHeader, keyword: str) -> Any:
+    if keyword == "SeriesNumber":
+        return header.series_number
+    if keyword == "ImageType":
+        # ORIGINAL/DERIVED and PRIMARY/SECONDARY say nothing about what the image shows
+        return header.image_type[2:]
+    value = header.extra.get(keyword)
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _entry(key: str, stack: _Stack) -> SeriesEntry:
+    headers = stack.headers
+    first = headers[0]
+    warnings_list = list(stack.warnings)
+    if any(h.burned_in_annotation for h in headers):
+        warnings_list.append(BURNED_IN_WARNING)
+    if "MOSAIC" in first.image_type:
+        warnings_list.append("Siemens mosaic: shown as stored, tiles not unpacked into slices")
+    description = first.series_description
+    if stack.label:
+        description = f"{description} ({stack.label})" if description else stack.label
+    times = [h.acquisition_datetime for h in headers if h.acquisition_datetime is not None]
+    placed = _geometry_problem(first) is None
+    return SeriesEntry(
+        key=key,
+        format="dicom",
+        patient_id=first.patient_id,
+        patient_name=first.patient_name,
+        patient_birth_date=first.patient_birth_date,
+        modality=first.modality,
+        description=description,
+        series_number=first.series_number,
+        series_instance_uid=first.series_instance_uid,
+        study_instance_uid=first.study_instance_uid,
+        study_date=first.study_date,
+        series_datetime=min(times) if times else None,
+        shape=(len(headers), first.rows, first.columns),
+        pixel_spacing_mm=first.pixel_spacing if placed else None,
+        slice_thickness_mm=first.slice_thickness,
+        orientation=orientation_label(first.image_orientation) if placed else "unknown",
+        frame_of_reference_uid=first.frame_of_reference_uid,
+        contrast_agent=next((h.contrast_agent for h in headers if h.contrast_agent), ""),
+        is_localizer=stack.is_localizer,
+        warnings=tuple(dict.fromkeys(warnings_list)),
+        paths=tuple(sorted({h.path for h in headers})),
+        source=tuple(headers),
+    )
+
+
+def orientation_label(orientation: Sequence[float]) -> str:
+    """Name the plane of a slice, prefixed ``"oblique "`` when its normal is well off the axis.
+
+    Parameters
+    ----------
+    orientation : sequence of 6 float
+        ImageOrientationPatient (row cosine, column cosine).
+
+    Returns
+    -------
+    str
+        ``"axial"``, ``"coronal"``, ``"sagittal"``, or e.g. ``"oblique axial"`` when the normal is
+        more than ``OBLIQUE_THRESHOLD_DEG`` degrees from the nearest patient axis.
+
+    Examples
+    --------
+    >>> orientation_label([1, 0, 0, 0, 1, 0])
+    'axial'
+    >>> c, s = math.cos(math.radians(20)), math.sin(math.radians(20))
+    >>> orientation_label([1, 0, 0, 0, c, -s])
+    'oblique axial'
+    """
+    plane = dominant_plane(orientation)
+    normal = np.abs(slice_normal(orientation))
+    off_axis_deg = math.degrees(math.acos(min(1.0, float(normal.max()))))
+    return f"oblique {plane}" if off_axis_deg > OBLIQUE_THRESHOLD_DEG else plane
+
+
+def _typed_localizer(headers: list[SliceHeader]) -> bool:
+    return any(_LOCALIZER_TYPES.intersection(h.image_type) for h in headers)
+
+
+def _same_orientation(a: Sequence[float] | None, b: Sequence[float] | None) -> bool:
+    return _close(a, b, ORIENTATION_TOLERANCE)
+
+
+def _close(a: Sequence[float] | None, b: Sequence[float] | None, tolerance: float) -> bool:
+    if a is None or b is None:
+        return a is b
+    return len(a) == len(b) and all(abs(x - y) <= tolerance for x, y in zip(a, b, strict=True))
+
+
+def _series_name(header: SliceHeader) -> str:
+    number = "" if header.series_number is None else f" {header.series_number}"
+    description = f" {header.series_description!r}" if header.series_description else ""
+    return f"series{number}{description}"
+
+
+def _frame_name(header: SliceHeader) -> str:
+    return (
+        header.path
+        if header.frame_index is None
+        else f"{header.path} frame {header.frame_index + 1}"
+    )
+
+
+def _frame_list(headers: list[SliceHeader]) -> str:
+    """``""`` for a classic file, else ``"frames 1-3, 7: "`` (1-based) for the frames concerned."""
+    indices = sorted(h.frame_index for h in headers if h.frame_index is not None)
+    if not indices:
+        return ""
+    runs: list[str] = []
+    start = prev = indices[0]
+    for i in [*indices[1:], None]:
+        if i is not None and i == prev + 1:
+            prev = i
+            continue
+        runs.append(f"{start + 1}" if start == prev else f"{start + 1}-{prev + 1}")
+        if i is not None:
+            start = prev = i
+    return f"frame{'s' if len(indices) > 1 else ''} {', '.join(runs)}: "
+
+
+def _sortable(value: Any) -> tuple[int, Any]:
+    if value is None:
+        return (2, "")
+    if isinstance(value, int | float):
+        return (0, value)
+    return (1, str(value))
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, tuple):
+        return "\\".join(str(v) for v in value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return "none" if value is None else str(value)
