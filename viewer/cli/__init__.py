@@ -1,0 +1,1 @@
+"""Headless commands (``interval info``, ``interval convert``, ...); no Qt is imported here."""
