@@ -16,7 +16,8 @@ from pydicom.uid import EncapsulatedPDFStorage, ExplicitVRLittleEndian
 from tests.dicom_factory import ramp_volume, stable_uid, write_series
 from tests.io.test_dicom_scan import write_enhanced_mr
 from viewer.io import scan_paths
-from viewer.io.dicom_scan import BURNED_IN_WARNING, group_into_series, read_slice_headers
+from viewer.io.dicom_grouping import BURNED_IN_WARNING, group_into_series
+from viewer.io.dicom_scan import read_slice_headers
 
 SHAPE = (8, 16, 20)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from viewer.core.catalog import Catalog, Patient, SeriesEntry, SkippedFile, Visit
 from viewer.core.progress import CancelCheck, ProgressCallback, Reporter
 from viewer.errors import InvalidGeometryError, UnreadableFileError
-from viewer.io import dicom_scan, nifti
+from viewer.io import dicom_grouping, dicom_scan, nifti
 from viewer.io.sniff import FileKind, sniff
 
 UNKNOWN_PATIENT = "(no patient ID)"
@@ -85,7 +85,7 @@ def scan_paths(
         except (UnreadableFileError, InvalidGeometryError) as exc:
             skipped.append(SkippedFile(str(path), exc.reason))
     reporter.step(len(files), len(files), "Grouping series")
-    dicom_entries, dicom_skipped, warnings = dicom_scan.group_into_series(dicom_headers)
+    dicom_entries, dicom_skipped, warnings = dicom_grouping.group_into_series(dicom_headers)
     entries.extend(dicom_entries)
     skipped.extend(dicom_skipped)
     return Catalog(patients=group_by_patient(entries), skipped=skipped, warnings=warnings)
