@@ -44,3 +44,10 @@ def test_junk_is_named_with_its_reason(files, name, reason):
     kind, why = sniff(files[0] / name)
     assert kind is FileKind.OTHER
     assert reason in why
+
+
+def test_the_data_half_of_a_nifti_pair_is_named_as_such(tmp_path):
+    nib.save(nib.Nifti1Pair(np.zeros((2, 2, 2), np.int16), np.eye(4)), tmp_path / "pair.img")
+    assert sniff(tmp_path / "pair.hdr") == (FileKind.NIFTI, "")
+    kind, why = sniff(tmp_path / "pair.img")
+    assert kind is FileKind.OTHER and "pair.hdr" in why

@@ -55,6 +55,8 @@ def sniff(path: str | os.PathLike[str]) -> tuple[FileKind, str]:
             return FileKind.OTHER, reason
     if _looks_like_headerless_dicom(head):
         return FileKind.DICOM, ""
+    if path.suffix.lower() == ".img" and path.with_suffix(".hdr").exists():
+        return FileKind.OTHER, f"voxel data of a NIfTI pair, read through {path.with_suffix('.hdr').name}"
     if path.name.lower().endswith((".nii", ".nii.gz", ".hdr")):
         return FileKind.NIFTI, ""  # let the NIfTI reader say precisely what is wrong
     return FileKind.OTHER, "not a DICOM or NIfTI file (no DICM prefix, no known header)"
