@@ -1,0 +1,1 @@
+"""All of Qt: the main window, the slice view, panels and workers."""

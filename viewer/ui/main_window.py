@@ -1,0 +1,360 @@
+"""The main window: case panel on the left, the slice view in the centre, tools on top."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import partial
+
+from PySide6.QtCore import Qt, QThreadPool
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QDialog,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QTextBrowser,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from viewer.core.catalog import Catalog, SeriesEntry
+from viewer.core.progress import CancelCheck, ProgressCallback
+from viewer.display.slicing import PLANES
+from viewer.display.window import AUTO_NAME, WindowPreset
+from viewer.io.scan import scan_paths
+from viewer.state.controller import ViewController
+from viewer.state.session import LoadedSeries, LoadStatus, Session, default_series, prepare_series
+from viewer.state.view import ViewState
+from viewer.ui.case_panel import CasePanel
+from viewer.ui.slice_view import SliceView
+from viewer.ui.workers import TaskRunner
+
+ScanFunction = Callable[..., Catalog]
+"""``scan(paths, *, progress, cancelled) -> Catalog`` (``viewer.io.scan_paths``)."""
+PrepareFunction = Callable[..., LoadedSeries]
+"""``prepare(entry, presets, *, progress, cancelled) -> LoadedSeries`` (``prepare_series``)."""
+
+PLANE_KEYS = {"axial": "A", "coronal": "C", "sagittal": "S"}
+AUTO_KEY = "0"
+SHUTDOWN_WAIT_MS = 10_000
+PROBE_HINT = "Point at the image to read the value (HU for CT) and the position in mm"
+
+HELP_HTML = """
+<h3>Interval — viewing a case</h3>
+<p>The list on the left shows the patient's visits by date, each with its series. Click a series
+to show it. Series with warnings are marked ⚠; files that could not be used are listed under
+<i>Skipped files</i> with the reason.</p>
+<table cellpadding="3">
+<tr><td><b>Mouse wheel</b>, ↑/↓, Page Up/Down</td><td>next / previous slice</td></tr>
+<tr><td>Home / End</td><td>first / last slice</td></tr>
+<tr><td><b>Left-drag</b></td><td>window (left/right: width) and level (up/down)</td></tr>
+<tr><td><b>Ctrl+wheel</b> or right-drag</td><td>zoom</td></tr>
+<tr><td><b>Middle-drag</b> or Shift+left-drag</td><td>pan</td></tr>
+<tr><td>Double-click or R</td><td>reset zoom, pan and window</td></tr>
+<tr><td>A / C / S</td><td>axial / coronal / sagittal</td></tr>
+<tr><td>1–5</td><td>CT presets (Brain, Subdural, Stroke, Bone, Soft tissue)</td></tr>
+<tr><td>0</td><td>automatic window (MRI: 1st–99.5th percentile of the tissue)</td></tr>
+</table>
+<p>Images are shown in the radiological convention: the patient's right is on the screen's left
+in axial and coronal views; anterior is up in axial views and on the left in sagittal views.
+The letters at the edges give the patient direction, the bar the scale in millimetres. The status
+bar shows the value under the mouse (Hounsfield units for CT) and its position in the patient
+(R/L, A/P, S/I in mm).</p>
+"""
+
+
+class MainWindow(QMainWindow):
+    """Interval's main window.
+
+    Parameters
+    ----------
+    scan, prepare : callable, optional
+        How folders are scanned and series loaded (the real readers by default); both run in a
+        worker thread and receive ``progress`` and ``cancelled`` callbacks.
+    """
+
+    def __init__(
+        self,
+        *,
+        scan: ScanFunction = scan_paths,
+        prepare: PrepareFunction = prepare_series,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Interval")
+        self.resize(1500, 920)
+        self._scan, self._prepare = scan, prepare
+        self.session = Session()
+        self.view_state = ViewState()
+        self.controller = ViewController(self.session, self.view_state)
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(2)
+        self.scanner = TaskRunner(self.pool, self)
+        self.loader = TaskRunner(self.pool, self)
+
+        self.slice_view = SliceView(self.controller)
+        self.setCentralWidget(self.slice_view)
+        self.case_panel = CasePanel(self.session)
+        dock = QDockWidget("Case", self)
+        dock.setObjectName("case")
+        dock.setFeatures(QDockWidget.DockWidgetFeature.NoDockWidgetFeatures)
+        dock.setWidget(self.case_panel)
+        dock.setMinimumWidth(470)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+        self._build_toolbar()
+        self._build_status_bar()
+        self._help: QDialog | None = None
+
+        self.case_panel.series_selected.connect(self.select_series)
+        self.slice_view.probe_changed.connect(self._show_probe)
+        self.view_state.events.plane.connect(self._sync_plane)
+        self.view_state.events.windows.connect(self._sync_window)
+        self.view_state.events.series_key.connect(self._sync_series)
+        for runner in (self.scanner, self.loader):
+            runner.progress.connect(self._on_progress)
+            runner.busy_changed.connect(self._update_busy)
+        self.scanner.succeeded.connect(self._on_scanned)
+        self.scanner.failed.connect(self._on_scan_failed)
+        self.scanner.cancelled.connect(self._on_scan_cancelled)
+        self.loader.succeeded.connect(self._on_loaded)
+        self.loader.failed.connect(self._on_load_failed)
+        self.loader.cancelled.connect(self._on_load_cancelled)
+        self._sync_series(None)
+        self._sync_plane(self.view_state.plane)
+
+    # --- building --------------------------------------------------------------------------
+
+    def _build_toolbar(self) -> None:
+        bar = QToolBar("Tools", self)
+        bar.setObjectName("tools")
+        bar.setMovable(False)
+        self.addToolBar(bar)
+        open_action = QAction("Open folder…", self)
+        open_action.setShortcut(QKeySequence.StandardKey.Open)
+        open_action.setToolTip("Open a folder of DICOM or NIfTI files (Ctrl+O)")
+        open_action.triggered.connect(self._choose_folder)
+        bar.addAction(open_action)
+        bar.addSeparator()
+
+        bar.addWidget(QLabel("Plane"))
+        self.plane_actions: dict[str, QAction] = {}
+        group = QActionGroup(self)
+        for plane in PLANES:
+            action = QAction(plane.capitalize(), self, checkable=True)
+            action.setShortcut(PLANE_KEYS[plane])
+            action.setToolTip(f"Show {plane} slices ({PLANE_KEYS[plane]})")
+            action.triggered.connect(partial(self.controller.set_plane, plane))
+            group.addAction(action)
+            bar.addAction(action)
+            self.plane_actions[plane] = action
+        bar.addSeparator()
+
+        bar.addWidget(QLabel("Window"))
+        self.preset_actions: dict[str, QAction] = {}
+        presets: Sequence[WindowPreset] = self.controller.presets
+        for preset in presets:
+            w = preset.window
+            tip = f"{preset.name}: width {w.width:g} / level {w.level:g} HU"
+            self._add_preset_action(bar, preset.name, preset.key, tip)
+        self._add_preset_action(
+            bar,
+            AUTO_NAME,
+            AUTO_KEY,
+            "Automatic window from the 1st–99.5th percentile of the tissue (for MRI)",
+            label="MRI Auto",
+        )
+        bar.addSeparator()
+        reset = QAction("Reset", self)
+        reset.setShortcut("R")
+        reset.setToolTip("Fit the image, centre it and restore the window (R or double-click)")
+        reset.triggered.connect(self.controller.reset)
+        bar.addAction(reset)
+        spacer = QWidget()
+        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        bar.addWidget(spacer)
+        help_action = QAction("Help", self)
+        help_action.setShortcut(QKeySequence.StandardKey.HelpContents)
+        help_action.setToolTip("Mouse, keys and display conventions (F1)")
+        help_action.triggered.connect(self.show_help)
+        bar.addAction(help_action)
+
+    def _add_preset_action(
+        self, bar: QToolBar, name: str, key: str, tip: str, *, label: str | None = None
+    ) -> None:
+        action = QAction(label or name, self, checkable=True)
+        if key:
+            action.setShortcut(key)
+            tip += f" ({key})"
+        action.setToolTip(tip)
+        action.triggered.connect(partial(self._apply_preset, name))
+        bar.addAction(action)
+        self.preset_actions[name] = action
+
+    def _build_status_bar(self) -> None:
+        status = self.statusBar()
+        self.probe_label = QLabel(PROBE_HINT)
+        status.addWidget(self.probe_label, 1)
+        self.task_label = QLabel("")
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setTextVisible(True)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop reading files; what was already open stays open")
+        self.cancel_button.clicked.connect(self.cancel_tasks)
+        for widget in (self.task_label, self.progress_bar, self.cancel_button):
+            status.addPermanentWidget(widget)
+        self._update_busy()
+
+    # --- opening and loading ---------------------------------------------------------------
+
+    def _choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of DICOM or NIfTI files")
+        if folder:
+            self.open_paths([folder])
+
+    def open_paths(self, paths: Sequence[str]) -> None:
+        """Scan files and folders in a worker, then show the case (replacing the open one)."""
+        paths = [str(p) for p in paths]
+        self.loader.cancel()
+        self.slice_view.set_notice("Reading the folder…")
+        self.task_label.setText("Scanning")
+        scan = self._scan
+
+        def work(progress: ProgressCallback, cancelled: CancelCheck) -> Catalog:
+            return scan(paths, progress=progress, cancelled=cancelled)
+
+        self.scanner.start(work, context=paths)
+
+    def select_series(self, key: str | None) -> None:
+        """Show a series, loading it in a worker if needed."""
+        previous = self.loader.context
+        if previous is not None and previous != key:
+            self.loader.cancel()
+        self.controller.select_series(key)
+        if key is None or self.session.status(key) in (LoadStatus.LOADED, LoadStatus.LOADING):
+            return
+        entry = self.session.entry(key)
+        self.session.mark_loading(key)
+        self.task_label.setText(f"Loading {entry.description or 'series'}")
+        self.loader.start(self._load_work(entry), context=key)
+
+    def _load_work(
+        self, entry: SeriesEntry
+    ) -> Callable[[ProgressCallback, CancelCheck], LoadedSeries]:
+        prepare, presets = self._prepare, self.controller.presets
+
+        def work(progress: ProgressCallback, cancelled: CancelCheck) -> LoadedSeries:
+            return prepare(entry, presets, progress=progress, cancelled=cancelled)
+
+        return work
+
+    def cancel_tasks(self) -> None:
+        """Cancel the running scan or load."""
+        self.scanner.cancel()
+        self.loader.cancel()
+
+    def _on_scanned(self, paths: object, catalog: Catalog) -> None:
+        self.session.set_catalog(catalog)
+        self.controller.select_series(None)
+        if not catalog.all_series():
+            where = ", ".join(str(p) for p in paths)  # type: ignore[union-attr]
+            skipped = (
+                f" ({len(catalog.skipped)} files skipped, see the list)" if catalog.skipped else ""
+            )
+            self.slice_view.set_notice(f"No images found in {where}{skipped}.")
+            return
+        self.slice_view.set_notice("")
+        first = default_series(catalog)
+        self.select_series(first.key if first else None)
+
+    def _on_scan_failed(self, _: object, message: str) -> None:
+        self.slice_view.set_notice(f"The folder could not be read:\n\n{message}")
+        self.statusBar().showMessage(message, 10_000)
+
+    def _on_scan_cancelled(self, _: object) -> None:
+        self.slice_view.set_notice(
+            "Reading the folder was cancelled.\nUse Open folder… to try again."
+        )
+
+    def _on_loaded(self, key: object, loaded: LoadedSeries) -> None:
+        self.session.add_loaded(str(key), loaded)
+        for warning in loaded.volume.metadata.warnings[:1]:
+            self.statusBar().showMessage(f"Warning: {warning}", 10_000)
+
+    def _on_load_failed(self, key: object, message: str) -> None:
+        self.session.mark_failed(str(key), message)
+
+    def _on_load_cancelled(self, key: object) -> None:
+        if key is not None:
+            self.session.mark_cancelled(str(key))
+
+    # --- keeping widgets in step with the model --------------------------------------------
+
+    def _on_progress(self, done: int, total: int, message: str) -> None:
+        self.progress_bar.setRange(0, max(total, 0))
+        self.progress_bar.setValue(min(done, total) if total else 0)
+        self.progress_bar.setToolTip(message)
+
+    def _update_busy(self, *_: object) -> None:
+        busy = self.scanner.busy or self.loader.busy
+        for widget in (self.task_label, self.progress_bar, self.cancel_button):
+            widget.setVisible(busy)
+        if busy:
+            self.progress_bar.setRange(0, 0)  # "working" until the first progress report
+
+    def _show_probe(self, text: str) -> None:
+        self.probe_label.setText(text or PROBE_HINT)
+
+    # The toolbar actions act on ``triggered``, which Qt emits only for user clicks and shortcuts,
+    # never for setChecked, so pushing model values into them cannot echo back. Their signals are
+    # not blocked because the exclusive QActionGroup needs them to uncheck the other planes.
+
+    def _sync_plane(self, plane: str) -> None:
+        action = self.plane_actions.get(plane)
+        if action is not None:
+            action.setChecked(True)
+
+    def _sync_window(self, *_: object) -> None:
+        window = self.view_state.window
+        for name, action in self.preset_actions.items():
+            action.setChecked(window is not None and window.name == name)
+
+    def _sync_series(self, key: str | None) -> None:
+        self.case_panel.select(key)
+        offered = {p.name for p in self.controller.presets_for_current()} | {AUTO_NAME}
+        for name, action in self.preset_actions.items():
+            action.setEnabled(key is not None and name in offered)
+        self._sync_window()
+        entry = self.session.entry(key) if key else None
+        title = (
+            f"{entry.description or 'series'} — {self.session.visit_of(key).label}" if entry else ""
+        )
+        self.setWindowTitle(f"Interval — {title}" if title else "Interval")
+
+    def _apply_preset(self, name: str) -> None:
+        self.controller.apply_preset(name)
+        self._sync_window()  # re-check the button even if the window did not change
+
+    def show_help(self) -> None:
+        """Show the mouse/keys help beside the window (not modal)."""
+        if self._help is None:
+            self._help = QDialog(self)
+            self._help.setWindowTitle("Interval — help")
+            text = QTextBrowser(self._help)
+            text.setHtml(HELP_HTML)
+            layout = QVBoxLayout(self._help)
+            layout.addWidget(text)
+            self._help.resize(620, 560)
+        self._help.show()
+        self._help.raise_()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        """Stop the workers before the window goes away."""
+        self.scanner.cancel_all()
+        self.loader.cancel_all()
+        self.pool.waitForDone(SHUTDOWN_WAIT_MS)
+        super().closeEvent(event)
