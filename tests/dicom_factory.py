@@ -98,7 +98,9 @@ def write_series(
         ds.SeriesDescription = series_description
         ds.InstanceNumber = k + 1
         ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
-        ds.ImagePositionPatient = [float(v) for v in np.asarray(origin, float) + k * spacing[0] * normal]
+        ds.ImagePositionPatient = [
+            float(v) for v in np.asarray(origin, float) + k * spacing[0] * normal
+        ]
         ds.ImageOrientationPatient = [float(v) for v in iop]
         ds.PixelSpacing = [float(spacing[1]), float(spacing[2])]
         ds.SliceThickness = float(spacing[0])
@@ -121,6 +123,6 @@ def write_series(
 
 
 def ramp_volume(shape: tuple[int, int, int] = (8, 16, 20), *, dtype: type = np.int16) -> np.ndarray:
-    """A volume whose every voxel is unique and encodes its index: value = 1000*z + 20*y + x (mod dtype)."""
+    """A volume whose voxels encode their index: value = 1000*z + 20*y + x (wrapped to dtype)."""
     z, y, x = np.indices(shape)
     return (1000 * z + 20 * y + x).astype(dtype)

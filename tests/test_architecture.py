@@ -13,7 +13,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_import_linter_contracts_hold():
     lint = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
     if lint is None:
-        pytest.fail("import-linter is not installed: install the test extras (pip install -e '.[test]')")
+        pytest.fail(
+            "import-linter is not installed: install the test extras (pip install -e '.[test]')"
+        )
     result = subprocess.run([lint], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -1,8 +1,8 @@
 """The few exception types a user can meet.
 
-Each is raised in the model with a message that names the file (or DICOM tag) and the problem, and is
-shown only at the UI boundary as a readable message. They subclass built-ins so callers that do not
-know Interval can still catch them sensibly.
+Each is raised in the model with a message that names the file (or DICOM tag) and the problem,
+and is shown only at the UI boundary as a readable message. They subclass built-ins so callers
+that do not know Interval can still catch them sensibly.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class UnsupportedCompressionError(UnreadableFileError):
 
 
 class InvalidGeometryError(IntervalError, ValueError):
-    """Geometry tags or header fields are missing or unusable (no position, zero spacing, NaN...)."""
+    """Geometry tags or header fields are missing or unusable (no position, zero spacing...)."""
 
 
 class IncompleteSeriesError(IntervalError, ValueError):

@@ -10,10 +10,22 @@ from viewer.io.scan import group_by_patient
 
 def entry(key, date, number, patient="P1", modality="MR"):
     return SeriesEntry(
-        key=key, format="dicom", patient_id=patient, patient_name="", patient_birth_date=None,
-        modality=modality, description=key, series_number=number, series_instance_uid=key,
-        study_instance_uid=f"study-{date}", study_date=date, series_datetime=None, shape=(1, 2, 2),
-        pixel_spacing_mm=(1.0, 1.0), slice_thickness_mm=1.0, orientation="axial",
+        key=key,
+        format="dicom",
+        patient_id=patient,
+        patient_name="",
+        patient_birth_date=None,
+        modality=modality,
+        description=key,
+        series_number=number,
+        series_instance_uid=key,
+        study_instance_uid=f"study-{date}",
+        study_date=date,
+        series_datetime=None,
+        shape=(1, 2, 2),
+        pixel_spacing_mm=(1.0, 1.0),
+        slice_thickness_mm=1.0,
+        orientation="axial",
     )
 
 

@@ -21,10 +21,13 @@ def test_affine_from_dicom_places_every_pixel_where_the_tags_say():
     ipp = np.array([-90.0, 30.0, 60.0])
     normal = np.cross(row_cos, col_cos)
     affine = affine_from_dicom(ipp, [*row_cos, *col_cos], [0.8, 0.6], 3.0 * normal)
-    # DICOM PS3.3 C.7.6.2.1.1: P = IPP + column_index * col_spacing * row_cos + row_index * row_spacing * col_cos
+    # DICOM PS3.3 C.7.6.2.1.1:
+    # P = IPP + column_index * col_spacing * row_cos + row_index * row_spacing * col_cos
     slice_index, row_index, column_index = 4, 7, 11
     expected = ipp + 4 * 3.0 * normal + column_index * 0.6 * row_cos + row_index * 0.8 * col_cos
-    np.testing.assert_allclose(apply_affine(affine, [slice_index, row_index, column_index]), expected)
+    np.testing.assert_allclose(
+        apply_affine(affine, [slice_index, row_index, column_index]), expected
+    )
     np.testing.assert_allclose(voxel_spacing(affine), [3.0, 0.8, 0.6])
 
 
@@ -56,6 +59,10 @@ def test_planes_and_letters_for_standard_acquisitions():
     # Head-first supine axial: slices go up (S), rows go to posterior (P), columns to the left (L).
     assert axis_codes(affine_from_dicom([0, 0, 0], [1, 0, 0, 0, 1, 0], [1, 1], [0, 0, 1])) == "SPL"
     # Feet-first supine: row cosine points to the patient's right.
-    assert axis_codes(affine_from_dicom([0, 0, 0], [-1, 0, 0, 0, 1, 0], [1, 1], [0, 0, -1])) == "IPR"
+    assert (
+        axis_codes(affine_from_dicom([0, 0, 0], [-1, 0, 0, 0, 1, 0], [1, 1], [0, 0, -1])) == "IPR"
+    )
     # Prone head-first: rows go anterior.
-    assert axis_codes(affine_from_dicom([0, 0, 0], [-1, 0, 0, 0, -1, 0], [1, 1], [0, 0, 1])) == "SAR"
+    assert (
+        axis_codes(affine_from_dicom([0, 0, 0], [-1, 0, 0, 0, -1, 0], [1, 1], [0, 0, 1])) == "SAR"
+    )

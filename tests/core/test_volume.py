@@ -5,7 +5,9 @@ from viewer.core.volume import Volume, VolumeMetadata
 
 
 def make_volume(shape=(4, 5, 6), spacing=(3.0, 0.5, 0.5)):
-    return Volume(np.zeros(shape, np.int16), np.diag([*spacing, 1.0]), VolumeMetadata(modality="CT"))
+    return Volume(
+        np.zeros(shape, np.int16), np.diag([*spacing, 1.0]), VolumeMetadata(modality="CT")
+    )
 
 
 def test_volume_protects_its_array_and_affine():

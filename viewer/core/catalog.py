@@ -21,7 +21,7 @@ class SkippedFile:
 
 @dataclass(frozen=True, eq=False)
 class SeriesEntry:
-    """One loadable image series (a DICOM series split so that it is one regular stack, or a NIfTI file).
+    """One loadable image series: a regular stack of a DICOM series, or a NIfTI file.
 
     Attributes
     ----------
@@ -58,7 +58,7 @@ class SeriesEntry:
     contrast_agent: str = ""
     is_localizer: bool = False
     frames: int = 1
-    """Number of 3-D frames (time points) for 4-D data; ``load_series(entry, frame=i)`` picks one."""
+    """Number of 3-D frames (time points) of 4-D data; ``load_series(entry, frame=i)`` picks one."""
     warnings: tuple[str, ...] = ()
     paths: tuple[str, ...] = ()
     source: Any = None
@@ -129,6 +129,8 @@ class Catalog:
         unique = {s.key: s for s in matches}
         if len(unique) == 1:
             return next(iter(unique.values()))
-        available = ", ".join(f"{s.series_number}: {s.description!r} ({s.key})" for s in self.all_series())
+        available = ", ".join(
+            f"{s.series_number}: {s.description!r} ({s.key})" for s in self.all_series()
+        )
         problem = "matches several series" if unique else "matches no series"
         raise KeyError(f"{key_or_number!r} {problem}; available: {available or 'none'}")

@@ -2,8 +2,8 @@
 
 Conventions used everywhere in Interval
 ---------------------------------------
-* Arrays are indexed ``(slice, row, column)``: axis 0 steps between slices, axis 1 down the rows of a
-  slice (DICOM's column direction), axis 2 along a row (DICOM's row direction).
+* Arrays are indexed ``(slice, row, column)``: axis 0 steps between slices, axis 1 down the rows
+  of a slice (DICOM's column direction), axis 2 along a row (DICOM's row direction).
 * A ``voxel2patient`` affine is a (4, 4) matrix whose first three columns follow the array axes in
   that order: ``voxel2patient @ [slice, row, column, 1]`` is the voxel centre in LPS millimetres.
 * NIfTI/RAS world coordinates differ from LPS by negating x and y (see :data:`LPS2RAS`).
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 LPS2RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
-"""(4, 4) affine that maps LPS patient coordinates to RAS world coordinates (and back: it is its own inverse)."""
+"""(4, 4) affine mapping LPS patient to RAS world coordinates (and back: it is its own inverse)."""
 
 _LPS_LETTERS = (("R", "L"), ("A", "P"), ("I", "S"))
 

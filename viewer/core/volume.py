@@ -39,9 +39,9 @@ class VolumeMetadata:
     slice_thickness_mm: float | None = None
     """Nominal SliceThickness; the distance between slices comes from the affine, not from here."""
     contrast_agent: str = ""
-    """ContrastBolusAgent (or ``"yes"`` when only the presence of contrast is known); ``""`` if none."""
+    """ContrastBolusAgent (``"yes"`` when only its presence is known); ``""`` if none."""
     acquisition: Mapping[str, Any] = field(default_factory=dict)
-    """Other acquisition parameters by DICOM keyword (RepetitionTime, EchoTime, KVP, Manufacturer...)."""
+    """Other acquisition parameters by DICOM keyword (RepetitionTime, EchoTime, KVP...)."""
     source_paths: tuple[str, ...] = ()
     """Files the voxels were read from, in slice order."""
     warnings: tuple[str, ...] = ()
@@ -59,7 +59,8 @@ class Volume:
     ----------
     array : ndarray of shape (Z, Y, X)
         Voxel values indexed ``(slice, row, column)``, already rescaled to real units (HU for CT).
-        Integer dtypes (int16) are kept where the rescale is exact; float32 otherwise. Never float64.
+        Integer dtypes (int16) are kept where the rescale is exact; float32 otherwise; never
+        float64.
     voxel2patient : ndarray of shape (4, 4)
         Maps ``(slice, row, column, 1)`` to the voxel centre in DICOM patient coordinates (LPS, mm).
     metadata : VolumeMetadata
@@ -117,7 +118,7 @@ class Volume:
         return apply_affine(self.voxel2patient, (np.asarray(self.shape) - 1) / 2.0)
 
     def with_array(self, array: np.ndarray, **metadata_changes: Any) -> Volume:
-        """A new volume on the same grid with another array (same shape) and optional metadata changes."""
+        """A new volume on the same grid with another array and optional metadata changes."""
         if array.shape != self.array.shape:
             raise ValueError(f"shape {array.shape} does not match the grid {self.array.shape}")
         return Volume(array, self.voxel2patient, replace(self.metadata, **metadata_changes))

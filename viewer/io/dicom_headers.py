@@ -73,7 +73,7 @@ class SliceHeader:
     """Declared length of the PixelData value in bytes (``None`` if undefined/encapsulated)."""
     file_size: int
     burned_in_annotation: bool
-    """BurnedInAnnotation is YES, or the object is a secondary capture: may carry identifiers in pixels."""
+    """BurnedInAnnotation is YES or a secondary capture: the pixels may carry identifiers."""
     contrast_agent: str
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
     """Acquisition parameters by keyword (RepetitionTime, EchoTime, KVP, Manufacturer, ...)."""
