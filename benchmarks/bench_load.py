@@ -2,7 +2,7 @@
 
 Run from the project root::
 
-    .venv/bin/python benchmarks/bench_load.py [--repeats 3] [--keep DIR]
+    .venv/bin/python benchmarks/bench_load.py [--repeats 3] [--keep DIR] [--tall N]
 
 Generates, in a temporary folder, a 512x512x300 CT series and a 256x256x180 MR series (one
 uncompressed file per slice), then measures in the same run and on the same (cached) files:
@@ -16,6 +16,10 @@ Times are the best of ``--repeats`` runs. Peak memory of Interval's load is meas
 subprocess (after its header scan) as the growth of the peak resident set size (``VmHWM``, reset
 through ``/proc/self/clear_refs`` just before loading; Linux only) over the resident size before
 loading, relative to the final array. Prints a markdown table.
+
+With ``--tall N`` it also writes a 512x512xN CT series (RELIABILITY.md E37 asks for N = 2000) and
+reports, in a fresh subprocess, the header scan, the time until the middle slice can be shown
+(``on_first_slices``), the whole load, the dtype and the peak memory against the int16 array.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import SimpleITK as sitk
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.dicom_factory import write_series  # noqa: E402
+from tests.dicom_factory import stable_uid, write_series  # noqa: E402
 from viewer.io import load_series, scan_paths  # noqa: E402
 
 GOAL_TIME_RATIO = 0.5
@@ -70,6 +74,88 @@ def generate(folder: Path, kind: str) -> None:
         spacing=spacing,
         name=f"bench-{kind}",
         mutate=mutate,
+    )
+
+
+def generate_tall(folder: Path, slices: int) -> None:
+    """A 512x512 x ``slices`` CT series, written in chunks so that it never sits in memory whole."""
+    rng = np.random.default_rng(1)
+    chunk = 50
+    y, x = np.ogrid[:512, :512]
+    head = ((y - 256) ** 2 + (x - 256) ** 2) < 200**2
+    for start in range(0, slices, chunk):
+        count = min(chunk, slices - start)
+        array = (np.where(head, 1064, 24) + rng.integers(0, 20, (count, 512, 512))).astype(
+            np.uint16
+        )
+
+        def mutate(k, ds, start=start):
+            index = start + k
+            ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = stable_uid("tall", index)
+            ds.InstanceNumber = index + 1
+            ds.ImagePositionPatient = [-128.0, -128.0, float(index)]
+            ds.BitsStored, ds.HighBit = 12, 11
+
+        write_series(
+            folder,
+            array,
+            modality="CT",
+            spacing=(1.0, 0.5, 0.5),
+            origin=(-128.0, -128.0, 0.0),
+            name="bench-tall",
+            file_names=lambda k, start=start: f"IM{start + k + 1:05d}",
+            mutate=mutate,
+        )
+
+
+_TALL_PROBE = """
+import json, sys, time
+sys.path.insert(0, {root!r})
+from viewer.io import load_series, scan_paths
+
+def status_kib(field):
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith(field + ":"))
+
+start = time.perf_counter()
+[entry] = scan_paths([{folder!r}]).all_series()
+scanned = time.perf_counter()
+with open("/proc/self/clear_refs", "w") as fh:
+    fh.write("5")
+before = status_kib("VmRSS")
+first = []
+volume = load_series(entry, on_first_slices=lambda partial: first.append(time.perf_counter()))
+loaded = time.perf_counter()
+peak = status_kib("VmHWM")
+print(json.dumps({{"scan_s": scanned - start, "first_slice_s": first[0] - scanned,
+                  "load_s": loaded - scanned, "grown": (peak - before) * 1024,
+                  "nbytes": volume.array.nbytes, "dtype": str(volume.array.dtype),
+                  "shape": list(volume.shape)}}))
+"""
+
+
+def tall_row(base: Path, slices: int) -> dict:
+    folder = base / "tall"
+    generate_tall(folder, slices)
+    raw_read(folder)
+    code = _TALL_PROBE.format(root=str(ROOT), folder=str(folder))
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def tall_markdown(row: dict) -> str:
+    z, y, x = row["shape"]
+    return "\n".join(
+        [
+            "| series | header scan (s) | middle slice shown after (s) | whole load (s) "
+            "| dtype | peak memory / final array |",
+            "|---|---|---|---|---|---|",
+            f"| CT {x}x{y}x{z} ({row['nbytes'] / 2**20:.0f} MiB) | {row['scan_s']:.2f} "
+            f"| {row['first_slice_s']:.3f} | {row['load_s']:.2f} | {row['dtype']} "
+            f"| {row['grown'] / row['nbytes']:.2f} |",
+        ]
     )
 
 
@@ -199,14 +285,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3, help="runs per reader (best is kept)")
     parser.add_argument("--keep", type=Path, help="write the series here and keep them")
+    parser.add_argument(
+        "--tall", type=int, default=0, metavar="N", help="also load a 512x512xN CT series (E37)"
+    )
     args = parser.parse_args()
-    if args.keep:
-        args.keep.mkdir(parents=True, exist_ok=True)
-        rows = run(args.keep, args.repeats)
-    else:
-        with tempfile.TemporaryDirectory(prefix="interval-bench-") as tmp:
-            rows = run(Path(tmp), args.repeats)
-    print(markdown(rows))
+    with tempfile.TemporaryDirectory(prefix="interval-bench-") as tmp:
+        base = args.keep or Path(tmp)
+        base.mkdir(parents=True, exist_ok=True)
+        print(markdown(run(base, args.repeats)))
+        if args.tall:
+            print()
+            print(tall_markdown(tall_row(base, args.tall)))
 
 
 if __name__ == "__main__":

@@ -516,6 +516,24 @@ def test_padding_value_becomes_the_minimum_real_value_and_is_noted(tmp_path):
     assert "27 voxels equal to PixelPaddingValue -2000" in warning and f"{real_min} HU" in warning
 
 
+def test_padding_in_one_slice_takes_the_minimum_of_every_slice(tmp_path):
+    """Slices without padding are not ranged while decoding; their minimum still counts."""
+    stored = ramp_volume((3, 12, 12)) + 50
+    stored[0, 5, 5] = -70  # the real minimum, in a slice without padding
+    stored[2, :2, :2] = -2000
+
+    def mutate(k, ds):
+        if k == 2:
+            ds.PixelPaddingValue = -2000
+
+    write_series(tmp_path, stored, modality="CT", mutate=mutate)
+    volume, _ = load_only(tmp_path)
+    assert np.all(volume.array[2, :2, :2] == -70 - 1024)
+    assert "4 voxels equal to PixelPaddingValue -2000" in volume.metadata.warnings[0]
+    assert "-1094 HU" in volume.metadata.warnings[0]
+    np.testing.assert_array_equal(volume.array[:2], stored[:2] - 1024)
+
+
 def test_monochrome1_is_inverted_so_bright_means_dense(tmp_path):
     stored = ramp_volume((2, 6, 6), dtype=np.uint16) % 4096
 

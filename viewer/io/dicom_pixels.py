@@ -7,6 +7,7 @@ byte offset that header scanning recorded (no pydicom, no intermediate copy). Ev
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -231,9 +232,12 @@ class FrameReader:
                 header.path,
             )
         try:
-            with open(header.path, "rb", buffering=0) as fh:
-                fh.seek(header.pixel_data_offset + frame * frame_bytes)
-                got = fh.readinto(out)
+            # One positioned read straight into the destination: no buffer, no seek, no copy.
+            fd = os.open(header.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+            try:
+                got = os.preadv(fd, [out], header.pixel_data_offset + frame * frame_bytes)
+            finally:
+                os.close(fd)
         except OSError as exc:
             raise UnreadableFileError(
                 f"cannot read pixel data ({exc.strerror or exc})", header.path
@@ -324,6 +328,8 @@ def decode_real(
     rescale: Rescale,
     dest: np.ndarray,
     scratch: dict[np.dtype, np.ndarray],
+    *,
+    value_range: bool = True,
 ) -> tuple[float | None, float | None, int]:
     """Decode one frame into ``dest`` as real values (modality LUT applied).
 
@@ -337,11 +343,16 @@ def decode_real(
         (:data:`INT16_NO_DATA` or :data:`FLOAT_NO_DATA`). MONOCHROME1 is inverted.
     scratch : dict
         Reusable per-dtype buffers of one frame, so that no buffer is allocated per slice.
+    value_range : bool, optional
+        If False, ``low`` and ``high`` are left out (``None``) for a frame without padding whose
+        every possible stored value fits the int16 destination after rescale: two passes over the
+        frame saved, and the caller can take the minimum from ``dest`` should it need it.
 
     Returns
     -------
     low, high : float or None
-        Smallest and largest real value outside the padding (``None`` when every voxel is padding).
+        Smallest and largest real value outside the padding; ``None`` when every voxel is padding,
+        or when ``value_range`` is False and the range was not needed.
     padded : int
         Number of padding voxels.
 
@@ -376,12 +387,12 @@ def decode_real(
     if header.photometric_interpretation == "MONOCHROME1":
         invert_monochrome1(raw, header)
 
-    real_values = raw[~pad] if pad is not None else raw
-    if real_values.size:
-        stored_low, stored_high = int(real_values.min()), int(real_values.max())
-        low, high = rescale.real_range(stored_low, stored_high)
-    else:
-        low = high = None
+    low = high = None
+    if value_range or pad is not None or not _always_fits_int16(dest, header, rescale):
+        real_values = raw[~pad] if pad is not None else raw
+        if real_values.size:
+            stored_low, stored_high = int(real_values.min()), int(real_values.max())
+            low, high = rescale.real_range(stored_low, stored_high)
 
     if dest.dtype == np.int16:
         if low is not None and (low < -32768 or high > 32767):
@@ -409,6 +420,14 @@ def decode_real(
         if pad is not None:
             dest[pad] = FLOAT_NO_DATA
     return low, high, padded
+
+
+def _always_fits_int16(dest: np.ndarray, header: SliceHeader, rescale: Rescale) -> bool:
+    """Whether ``dest`` is int16 and every value BitsStored allows maps into it."""
+    if dest.dtype != np.int16:
+        return False
+    low, high = rescale.real_range(*stored_range(header))
+    return -32768 <= low and high <= 32767
 
 
 def _representable(value: int, dtype: np.dtype) -> bool:

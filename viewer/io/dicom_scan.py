@@ -1,8 +1,11 @@
 """DICOM header scanning: one :class:`SliceHeader` per 2-D frame, read without the pixel data.
 
-``read_slice_headers`` parses a file's header with pydicom (never ``force=True``), through a reader
-that refuses to read past the end of the file, so a declared element length far beyond the file
-size costs nothing. For native (uncompressed) transfer syntaxes it records where the PixelData value
+``read_slice_headers`` reads a classic single-frame slice through the fast lane of
+:mod:`viewer.io.dicom_fast` (the few dozen values a header needs, straight from the file's bytes,
+converted exactly as pydicom converts them). Every other file, and every file the fast lane is not
+sure of, is parsed with pydicom (never ``force=True``), the reference path, through a reader that
+refuses to read past the end of the file, so a declared element length far beyond the file size
+costs nothing. For native (uncompressed) transfer syntaxes it records where the PixelData value
 starts, so the volume builder can read the bytes straight into a preallocated array; for a
 multi-frame file that offset is the start of the whole value and frame ``k`` starts
 ``k * rows * columns * samples * bits_allocated / 8`` bytes later.
@@ -31,6 +34,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
 from viewer.errors import UnreadableFileError
+from viewer.io import dicom_fast
 from viewer.io.dicom_headers import SliceHeader
 
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
@@ -77,14 +81,78 @@ EXTRA_KEYWORDS = (
 )
 """Acquisition parameters copied into ``SliceHeader.extra`` (never free text that may identify)."""
 
+Values = Dataset | dicom_fast.FastDataset
+"""Where header values come from: a pydicom dataset, or the fast lane's converted values."""
 
-def read_slice_headers(path: str | os.PathLike[str]) -> list[SliceHeader]:
+CLASSIC_KEYWORDS = (
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "Rows",
+    "Columns",
+    "BitsAllocated",
+    "BitsStored",
+    "HighBit",
+    "PixelRepresentation",
+    "SamplesPerPixel",
+    "NumberOfFrames",
+    "PhotometricInterpretation",
+    "PixelPaddingValue",
+    "ImageType",
+    "PatientID",
+    "PatientName",
+    "PatientBirthDate",
+    "StudyInstanceUID",
+    "StudyDate",
+    "StudyDescription",
+    "SeriesInstanceUID",
+    "SeriesNumber",
+    "SeriesDescription",
+    "SeriesDate",
+    "SeriesTime",
+    "Modality",
+    "FrameOfReferenceUID",
+    "InstanceNumber",
+    "GantryDetectorTilt",
+    "BurnedInAnnotation",
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "PixelSpacing",
+    "SliceThickness",
+    "RescaleSlope",
+    "RescaleIntercept",
+    "RescaleType",
+    "ContrastBolusAgent",
+    "AcquisitionDateTime",
+    "AcquisitionDate",
+    "AcquisitionTime",
+    "ContentDate",
+    "ContentTime",
+    *EXTRA_KEYWORDS,
+)
+"""Every element a classic single-frame header is built from (read by the fast lane)."""
+_FAST_TABLE = dicom_fast.tag_table(
+    CLASSIC_KEYWORDS,
+    flagged=(
+        "ContrastBolusAgentSequence",
+        "DirectoryRecordSequence",
+        "PerFrameFunctionalGroupsSequence",
+        "SharedFunctionalGroupsSequence",
+    ),
+)
+
+
+def read_slice_headers(
+    path: str | os.PathLike[str], *, head: bytes | None = None
+) -> list[SliceHeader]:
     """Read the header of one DICOM file: one record per 2-D frame, pixels not decoded.
 
     Parameters
     ----------
     path : path-like
         A DICOM Part 10 file (with the ``DICM`` prefix).
+    head : bytes, optional
+        The file's first bytes, when the caller has read them already (:func:`scan_paths` sniffs
+        each file with them), so that a classic slice is opened only once.
 
     Returns
     -------
@@ -98,8 +166,25 @@ def read_slice_headers(path: str | os.PathLike[str]) -> list[SliceHeader]:
         Not an image: no ``DICM`` prefix, DICOMDIR, no pixel data, a non-image SOP class (named in
         the message), a truncated or corrupt header, missing Rows/Columns/BitsAllocated, a pixel
         data length that does not fit the file.
+
+    Notes
+    -----
+    A classic single-frame file in explicit or implicit VR little endian goes through
+    :mod:`viewer.io.dicom_fast`, which converts only the elements in :data:`CLASSIC_KEYWORDS` and
+    gives the same headers as pydicom; every other file, and every file the fast lane is unsure
+    of, is parsed by pydicom, which also words every refusal.
     """
-    path = Path(path)
+    path = _as_path(path)
+    headers = fast_slice_headers(path, head=head)
+    return headers if headers is not None else pydicom_slice_headers(path)
+
+
+def pydicom_slice_headers(path: str | os.PathLike[str]) -> list[SliceHeader]:
+    """Read the headers of any DICOM file with pydicom: the reference path.
+
+    Same contract as :func:`read_slice_headers`, without the fast lane.
+    """
+    path = _as_path(path)
     try:
         file_size = path.stat().st_size
         with open(path, "rb") as raw:
@@ -117,6 +202,42 @@ def read_slice_headers(path: str | os.PathLike[str]) -> list[SliceHeader]:
                 )
     except OSError as exc:
         raise UnreadableFileError(f"cannot be read ({exc.strerror or exc})", path) from exc
+
+
+def fast_slice_headers(
+    path: str | os.PathLike[str], *, head: bytes | None = None
+) -> list[SliceHeader] | None:
+    """The header of a classic single-frame file through the fast lane, without pydicom.
+
+    Parameters
+    ----------
+    path : path-like
+    head : bytes, optional
+        The file's first bytes, if already read.
+
+    Returns
+    -------
+    list of one SliceHeader, or None
+        ``None`` when the fast lane declines (anything unusual, and every file that would be
+        refused): :func:`pydicom_slice_headers` must read it. Never raises for a bad file.
+    """
+    path = _as_path(path)
+    found = dicom_fast.parse_header(path, _FAST_TABLE, head)
+    if found is None:
+        return None
+    ds = found.dataset
+    if (
+        "PerFrameFunctionalGroupsSequence" in ds
+        or "SharedFunctionalGroupsSequence" in ds
+        or "DirectoryRecordSequence" in ds
+        or ("ContrastBolusAgentSequence" in ds and not _text(ds, "ContrastBolusAgent"))
+    ):
+        return None
+    try:
+        headers = _headers_from_dataset(ds, path, found.file_size, found.pixel_element, None)
+    except UnreadableFileError:
+        return None
+    return headers if len(headers) == 1 and headers[0].frame_index is None else None
 
 
 class _BoundedReader:
@@ -222,14 +343,14 @@ def _deflated_pixel_element(ds: Dataset) -> tuple[int | None, int | None, int | 
 
 
 def _headers_from_dataset(
-    ds: Dataset,
+    ds: Values,
     path: Path,
     file_size: int,
     pixel_element: tuple[int | None, int | None, int | None],
     header_overrun: tuple[int, int, int] | None,
 ) -> list[SliceHeader]:
     pixel_tag, pixel_offset, pixel_length = pixel_element
-    meta = getattr(ds, "file_meta", Dataset())
+    meta = getattr(ds, "file_meta", None)
     sop_class = _text(ds, "SOPClassUID") or _text(meta, "MediaStorageSOPClassUID")
     if sop_class == MEDIA_STORAGE_DIRECTORY or "DirectoryRecordSequence" in ds:
         raise UnreadableFileError("a DICOMDIR (media directory index), not an image", path)
@@ -345,13 +466,13 @@ def _check_native_length(
 
 
 def _common_fields(
-    ds: Dataset, path: Path, sop_class: str, transfer_syntax: str, file_size: int
+    ds: Values, path: Path, sop_class: str, transfer_syntax: str, file_size: int
 ) -> dict[str, Any]:
     image_type = tuple(v.upper() for v in _texts(ds, "ImageType"))
     return dict(
         path=str(path),
         sop_instance_uid=_text(ds, "SOPInstanceUID")
-        or _text(getattr(ds, "file_meta", Dataset()), "MediaStorageSOPInstanceUID"),
+        or _text(getattr(ds, "file_meta", None), "MediaStorageSOPInstanceUID"),
         sop_class_uid=sop_class,
         transfer_syntax_uid=transfer_syntax,
         patient_id=_text(ds, "PatientID"),
@@ -375,7 +496,7 @@ def _common_fields(
     )
 
 
-def _classic_frames(ds: Dataset, common: dict[str, Any], frames: int) -> list[SliceHeader]:
+def _classic_frames(ds: Values, common: dict[str, Any], frames: int) -> list[SliceHeader]:
     position = _floats(ds, "ImagePositionPatient", 3)
     orientation = _floats(ds, "ImageOrientationPatient", 6)
     shared = dict(
@@ -504,7 +625,7 @@ def _enhanced_extra(top_level: dict[str, Any], group: _FrameGroups) -> dict[str,
     return extra
 
 
-def _contrast_agent(ds: Dataset, *, administered: bool) -> str:
+def _contrast_agent(ds: Values, *, administered: bool) -> str:
     """ContrastBolusAgent, else the coded agent's meaning, else ``"yes"`` if a frame says so."""
     agent = _text(ds, "ContrastBolusAgent")
     if agent:
@@ -516,7 +637,7 @@ def _contrast_agent(ds: Dataset, *, administered: bool) -> str:
     return "yes" if administered else ""
 
 
-def _extra(ds: Dataset) -> dict[str, Any]:
+def _extra(ds: Values) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     for keyword in EXTRA_KEYWORDS:
         value = _plain(_get(ds, keyword))
@@ -525,7 +646,7 @@ def _extra(ds: Dataset) -> dict[str, Any]:
     return extra
 
 
-def _acquisition_datetime(ds: Dataset) -> dt.datetime | None:
+def _acquisition_datetime(ds: Values) -> dt.datetime | None:
     combined = _parse_datetime(_text(ds, "AcquisitionDateTime"))
     if combined is not None:
         return combined
@@ -548,7 +669,7 @@ def _combine(day: dt.date, time_text: str) -> dt.datetime:
 # --- tolerant value access: a malformed value becomes None (or ""), never an exception ---
 
 
-def _get(ds: Dataset | None, keyword: str) -> Any:
+def _get(ds: Values | None, keyword: str) -> Any:
     if ds is None:
         return None
     try:
@@ -558,14 +679,14 @@ def _get(ds: Dataset | None, keyword: str) -> Any:
     return element
 
 
-def _required_int(ds: Dataset, keyword: str, path: Path) -> int:
+def _required_int(ds: Values, keyword: str, path: Path) -> int:
     value = _int(ds, keyword)
     if value is None or value <= 0:
         raise UnreadableFileError(f"{keyword} is missing or invalid: no image to read", path)
     return value
 
 
-def _text(ds: Dataset | None, keyword: str) -> str:
+def _text(ds: Values | None, keyword: str) -> str:
     value = _get(ds, keyword)
     if value is None:
         return ""
@@ -576,7 +697,7 @@ def _text(ds: Dataset | None, keyword: str) -> str:
     return str(value).strip().replace("\x00", "")
 
 
-def _texts(ds: Dataset | None, keyword: str) -> tuple[str, ...]:
+def _texts(ds: Values | None, keyword: str) -> tuple[str, ...]:
     value = _get(ds, keyword)
     if value is None:
         return ()
@@ -585,7 +706,7 @@ def _texts(ds: Dataset | None, keyword: str) -> tuple[str, ...]:
     return tuple(str(v).strip() for v in value if str(v).strip())
 
 
-def _float(ds: Dataset | None, keyword: str) -> float | None:
+def _float(ds: Values | None, keyword: str) -> float | None:
     value = _get(ds, keyword)
     if isinstance(value, Sequence) and not isinstance(value, str | bytes):
         value = value[0] if len(value) else None
@@ -596,14 +717,14 @@ def _float(ds: Dataset | None, keyword: str) -> float | None:
     return result if math.isfinite(result) else None
 
 
-def _int(ds: Dataset | None, keyword: str) -> int | None:
+def _int(ds: Values | None, keyword: str) -> int | None:
     number = _float(ds, keyword)
     if number is None or number != int(number):
         return None
     return int(number)
 
 
-def _floats(ds: Dataset | None, keyword: str, count: int | None) -> Any:
+def _floats(ds: Values | None, keyword: str, count: int | None) -> Any:
     """``count`` numbers as a tuple (``None`` if absent or malformed); any count when ``None``.
 
     Non-finite numbers are kept so that geometry checks can name them.
@@ -622,7 +743,7 @@ def _floats(ds: Dataset | None, keyword: str, count: int | None) -> Any:
     return numbers or None
 
 
-def _items(ds: Dataset | None, keyword: str) -> list[Dataset]:
+def _items(ds: Values | None, keyword: str) -> list[Dataset]:
     value = _get(ds, keyword)
     try:
         return [item for item in value if isinstance(item, Dataset)] if value is not None else []
@@ -660,7 +781,7 @@ def _plain(value: Any) -> Any:
     return int(number) if number.is_integer() and "." not in str(value) else number
 
 
-def _date(ds: Dataset | None, keyword: str) -> dt.date | None:
+def _date(ds: Values | None, keyword: str) -> dt.date | None:
     return _parse_date(_text(ds, keyword))
 
 
@@ -705,13 +826,17 @@ def _parse_datetime(text: str) -> dt.datetime | None:
     return dt.datetime.combine(day, parsed) if parsed is not None else None
 
 
-def _transfer_syntax(ds: Dataset) -> str:
+def _transfer_syntax(ds: Values) -> str:
     return _text(getattr(ds, "file_meta", None), "TransferSyntaxUID")
 
 
 def _sop_name(sop_class: str) -> str:
     name = UID(sop_class).name if sop_class else ""
     return name if name and name != sop_class else f"SOP class {sop_class}"
+
+
+def _as_path(path: str | os.PathLike[str]) -> Path:
+    return path if isinstance(path, Path) else Path(path)
 
 
 def _describe(exc: BaseException) -> str:

@@ -19,13 +19,16 @@ stacked as if they were regular:
 
 Values are rescaled per slice (RescaleSlope/Intercept) into int16 when every slice maps exactly into
 int16 range, float32 otherwise; never float64. Peak memory is the output array plus a few slices.
+
+The middle slice is decoded first and can be shown at once (``on_first_slices``, RELIABILITY.md
+E37); uncompressed slices are read straight into the output array (:mod:`viewer.io.dicom_pixels`).
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -97,12 +100,48 @@ class StackPlan:
         return self.shifts_px is None and all(a == b for a, b, _ in self.taps)
 
 
+@dataclass(frozen=True)
+class PartialVolume:
+    """A volume while its slices are being decoded, for showing it before the load finishes.
+
+    Attributes
+    ----------
+    volume : Volume
+        A read-only view of the array being filled, with the final ``voxel2patient`` and the
+        metadata known before decoding (the warnings about gaps, resampling, tilt and rescale;
+        not yet those found while decoding, nor ``incomplete_slices``).
+    filled : ndarray of shape (Z,), bool
+        A read-only, live view: ``filled[k]`` becomes True once slice ``k`` holds its decoded
+        values. Voxels without data (padding, missing or unreadable slices) hold the lowest value
+        of the dtype until the load completes, when they are set to the volume minimum.
+
+    Notes
+    -----
+    The arrays keep changing in the loading thread after the callback returns; read a slice only
+    once ``filled`` says it is in. The volume the loader returns shares the same memory.
+    """
+
+    volume: Volume
+    filled: np.ndarray
+
+    @property
+    def filled_count(self) -> int:
+        """Number of slices decoded so far."""
+        return int(np.count_nonzero(self.filled))
+
+
+FirstSlicesCallback = Callable[[PartialVolume], None]
+"""Called (in the loading thread) as soon as the middle slice is decoded, with the volume being
+filled; called once more, with a new float32 array, if a later slice does not fit int16."""
+
+
 def build_volume(
     headers: Sequence[SliceHeader],
     *,
     progress: ProgressCallback | None = None,
     cancelled: CancelCheck | None = None,
     memory_budget_bytes: int | None = None,
+    on_first_slices: FirstSlicesCallback | None = None,
 ) -> Volume:
     """Decode one stack of DICOM slices into a volume in patient space.
 
@@ -115,6 +154,10 @@ def build_volume(
     memory_budget_bytes : int, optional
         Refuse to allocate a volume larger than this. By default, the memory the system reports as
         available (``MemAvailable``), so the loader fails with a message rather than being killed.
+    on_first_slices : callable, optional
+        ``on_first_slices(partial)`` with a :class:`PartialVolume`, as soon as the middle slice
+        (decoded first) is in, so that a viewer can show it at once and refresh as the other
+        slices arrive (follow ``partial.filled``, or ``progress``).
 
     Returns
     -------
@@ -153,10 +196,7 @@ def build_volume(
     shape = (plan.n_slices, first.rows, first.columns)
     _check_memory(shape, dtype, first.path, memory_budget_bytes)
 
-    assembler = _Assembler(ordered, rescales, plan, np.empty(shape, dtype), reporter)
-    array = assembler.run()
-
-    warnings = [*plan.warnings, *rescale_warnings, *assembler.warnings]
+    warnings = [*plan.warnings, *rescale_warnings]
     if any(h.photometric_interpretation == "MONOCHROME1" for h in ordered):
         warnings.append("MONOCHROME1 pixel data inverted so that bright means dense")
     if any(h.burned_in_annotation for h in ordered):
@@ -164,8 +204,40 @@ def build_volume(
             "possibly carries patient identifiers burned into the pixels "
             "(BurnedInAnnotation YES or a secondary capture)"
         )
-    metadata = _metadata(ordered, warnings, tuple(sorted(assembler.incomplete)))
+    announce = None
+    if on_first_slices is not None:
+        preview = _metadata(ordered, warnings, ())
+
+        def announce(array: np.ndarray, filled: np.ndarray) -> None:
+            on_first_slices(
+                PartialVolume(Volume(_read_only(array), plan.voxel2patient, preview), filled)
+            )
+
+    assembler = _Assembler(ordered, rescales, plan, np.empty(shape, dtype), reporter, announce)
+    array = assembler.run()
+    metadata = _metadata(
+        ordered, [*warnings, *assembler.warnings], tuple(sorted(assembler.incomplete))
+    )
     return Volume(array, plan.voxel2patient, metadata)
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    """A read-only view of ``array`` that sees later writes to it."""
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
+def _arrival_order(count: int) -> list[int]:
+    """Slice indices in decoding order: the middle one first (the one a viewer shows first).
+
+    Examples
+    --------
+    >>> _arrival_order(5)
+    [2, 0, 1, 3, 4]
+    """
+    middle = count // 2
+    return [middle, *range(middle), *range(middle + 1, count)]
 
 
 def _check_geometry(header: SliceHeader, reference: SliceHeader) -> None:
@@ -186,13 +258,21 @@ def _check_geometry(header: SliceHeader, reference: SliceHeader) -> None:
         )
     if not all(math.isfinite(v) for v in header.image_position):
         raise InvalidGeometryError("ImagePositionPatient is not a finite number", header.path)
-    if not orientation_is_valid(header.image_orientation, tolerance=1e-2):
+    # Slices of a stack nearly always repeat the first slice's values exactly; only a value that
+    # differs needs checking again (this runs once per slice).
+    same_orientation = header.image_orientation == reference.image_orientation
+    if (header is reference or not same_orientation) and not orientation_is_valid(
+        header.image_orientation, tolerance=1e-2
+    ):
         values = ", ".join(f"{v:g}" for v in header.image_orientation)
         raise InvalidGeometryError(
             f"invalid ImageOrientationPatient ({values}): not two unit vectors at right angles",
             header.path,
         )
-    if not all(math.isfinite(v) and v > 0 for v in header.pixel_spacing):
+    same_spacing = header.pixel_spacing == reference.pixel_spacing
+    if (header is reference or not same_spacing) and not all(
+        math.isfinite(v) and v > 0 for v in header.pixel_spacing
+    ):
         values = ", ".join(f"{v:g}" for v in header.pixel_spacing)
         raise InvalidGeometryError(f"invalid PixelSpacing ({values} mm)", header.path)
     if header is reference:
@@ -200,9 +280,13 @@ def _check_geometry(header: SliceHeader, reference: SliceHeader) -> None:
     problem = None
     if (header.rows, header.columns) != (reference.rows, reference.columns):
         problem = f"matrix {header.rows}x{header.columns}"
-    elif not np.allclose(header.image_orientation, reference.image_orientation, atol=1e-3):
+    elif not same_orientation and not np.allclose(
+        header.image_orientation, reference.image_orientation, atol=1e-3
+    ):
         problem = "ImageOrientationPatient"
-    elif not np.allclose(header.pixel_spacing, reference.pixel_spacing, rtol=1e-4, atol=1e-4):
+    elif not same_spacing and not np.allclose(
+        header.pixel_spacing, reference.pixel_spacing, rtol=1e-4, atol=1e-4
+    ):
         problem = "PixelSpacing"
     elif header.bits_allocated != reference.bits_allocated:
         problem = "BitsAllocated"
@@ -488,16 +572,21 @@ class _Assembler:
         plan: StackPlan,
         out: np.ndarray,
         reporter: Reporter,
+        announce: Callable[[np.ndarray, np.ndarray], None] | None = None,
     ) -> None:
         self.ordered = ordered
         self.rescales = rescales
         self.plan = plan
         self.out = out
         self.reporter = reporter
+        self.announce = announce
+        self.announced = False
+        self.filled = np.zeros(plan.n_slices, dtype=bool)
         self.reader = FrameReader()
         self.scratch: dict[np.dtype, np.ndarray] = {}
         self.low: float | None = None
-        self.high: float | None = None
+        self.unranged: list[int] = []
+        """Slices decoded in place without computing their range (see :func:`decode_real`)."""
         self.padded = 0
         self.incomplete: set[int] = set()
         self.needs_fill: set[int] = set()
@@ -507,23 +596,32 @@ class _Assembler:
 
     def run(self) -> np.ndarray:
         total = self.plan.n_slices
+        direct = self.plan.is_direct
         with self.reader:
-            for k, (a, b, weight) in enumerate(self.plan.taps):
-                self.reporter.step(k, total, f"Reading slice {k + 1} of {total}")
+            for done, k in enumerate(_arrival_order(total)):
+                self.reporter.step(done, total, f"Reading slice {done + 1} of {total}")
+                a, b, weight = self.plan.taps[k]
                 if a < 0:
                     self._mark_no_data(k)
-                elif self.plan.is_direct:
+                elif direct:
                     self._direct(k, a)
                 else:
                     self._resampled(k, a, b, weight)
+                self.filled[k] = True
+                if self.announce is not None and not self.announced:
+                    self.announced = True
+                    self.announce(self.out, _read_only(self.filled))
         self.reporter.step(total, total, "Volume assembled")
         self.warnings.extend(dict.fromkeys(self.reader.warnings))
-        if self.low is None:
+        if self.low is None and not self.unranged:
             files = "; ".join(f"{self.ordered[i].path}: {why}" for i, why in self.broken.items())
             raise IncompleteSeriesError(
                 f"no slice of the series could be read ({files or 'no data'})",
                 self.ordered[0].path,
             )
+        if self.unranged and (self.needs_fill or self.broken or self.padded):
+            lows = [float(self.out[k].min()) for k in self.unranged]
+            self.low = min(lows if self.low is None else [self.low, *lows])
         self._fill_no_data()
         self._report()
         return self.out
@@ -542,8 +640,15 @@ class _Assembler:
         while True:
             dest = self.out[k] if k is not None else np.empty(self.out.shape[1:], self.out.dtype)
             try:
-                low, high, padded = decode_real(
-                    self.reader, header, self.rescales[source], dest, self.scratch
+                # Output slices that are source slices as stored hold exactly their real
+                # values, so their minimum can be taken at the end, and only if needed.
+                low, _, padded = decode_real(
+                    self.reader,
+                    header,
+                    self.rescales[source],
+                    dest,
+                    self.scratch,
+                    value_range=k is None,
                 )
             except ValuesExceedInt16:
                 self._switch_to_float32()
@@ -556,10 +661,11 @@ class _Assembler:
             break
         if padded and k is not None:
             self.needs_fill.add(k)
+        if low is None and not padded and k is not None:
+            self.unranged.append(k)
         self.padded += padded
-        if low is not None and high is not None:
+        if low is not None:
             self.low = low if self.low is None else min(self.low, low)
-            self.high = high if self.high is None else max(self.high, high)
         return dest
 
     def _switch_to_float32(self) -> None:
@@ -568,6 +674,8 @@ class _Assembler:
         for k in self.needs_fill:
             converted[k][self.out[k] == INT16_NO_DATA] = FLOAT_NO_DATA
         self.out = converted
+        if self.announced and self.announce is not None:
+            self.announce(self.out, _read_only(self.filled))
 
     def _direct(self, k: int, source: int) -> None:
         if self._decode(source, k) is None:
@@ -605,6 +713,8 @@ class _Assembler:
             self.needs_fill.add(k)
 
     def _fill_no_data(self) -> None:
+        if not self.needs_fill:
+            return
         marker = _no_data(self.out.dtype)
         fill = self.out.dtype.type(self.low)
         for k in self.needs_fill:

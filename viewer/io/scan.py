@@ -11,7 +11,7 @@ from viewer.core.catalog import Catalog, Patient, SeriesEntry, SkippedFile, Visi
 from viewer.core.progress import CancelCheck, ProgressCallback, Reporter
 from viewer.errors import InvalidGeometryError, UnreadableFileError
 from viewer.io import dicom_grouping, dicom_scan, nifti
-from viewer.io.sniff import FileKind, sniff
+from viewer.io.sniff import FileKind, read_head, sniff
 
 UNKNOWN_PATIENT = "(no patient ID)"
 
@@ -47,7 +47,7 @@ def scan_paths(
     progress: ProgressCallback | None = None,
     cancelled: CancelCheck | None = None,
 ) -> Catalog:
-    """Find every DICOM and NIfTI image under ``paths`` and sort it into patients, visits and series.
+    """Find every DICOM and NIfTI image under ``paths``; sort it into patients, visits and series.
 
     Parameters
     ----------
@@ -74,10 +74,14 @@ def scan_paths(
     entries: list[SeriesEntry] = []
     for done, path in enumerate(files):
         reporter.step(done, len(files), f"Reading headers: {path.name}")
-        kind, reason = sniff(path)
+        # One read serves both the sniffing and, for a classic DICOM slice, the whole header.
+        head, reason = read_head(path)
+        kind = FileKind.OTHER
+        if head is not None:
+            kind, reason = sniff(path, head=head)
         try:
             if kind is FileKind.DICOM:
-                dicom_headers.extend(dicom_scan.read_slice_headers(path))
+                dicom_headers.extend(dicom_scan.read_slice_headers(path, head=head))
             elif kind is FileKind.NIFTI:
                 entries.append(nifti.nifti_series_entry(path))
             else:

@@ -8,6 +8,10 @@ import os
 import zlib
 from pathlib import Path
 
+HEAD_BYTES = 16384
+"""Bytes :func:`read_head` reads: a whole classic DICOM header in most files, so that the header
+reader can work from them without opening the file again."""
+
 
 class FileKind(enum.Enum):
     """What a file is, as far as Interval is concerned."""
@@ -27,8 +31,31 @@ _KNOWN_SIGNATURES = {
 }
 
 
-def sniff(path: str | os.PathLike[str]) -> tuple[FileKind, str]:
+def read_head(path: str | os.PathLike[str]) -> tuple[bytes | None, str]:
+    """Read the first :data:`HEAD_BYTES` bytes of a file (all of it when shorter).
+
+    Returns
+    -------
+    head : bytes or None
+        ``None`` when the file cannot be read.
+    reason : str
+        Why it cannot be read; ``""`` otherwise.
+    """
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(HEAD_BYTES), ""
+    except OSError as exc:
+        return None, f"cannot be read ({exc.strerror or exc})"
+
+
+def sniff(path: str | os.PathLike[str], *, head: bytes | None = None) -> tuple[FileKind, str]:
     """Classify a file by content.
+
+    Parameters
+    ----------
+    path : path-like
+    head : bytes, optional
+        The file's first bytes from :func:`read_head`, when already read.
 
     Returns
     -------
@@ -36,12 +63,11 @@ def sniff(path: str | os.PathLike[str]) -> tuple[FileKind, str]:
     reason : str
         Why an ``OTHER`` file is not an image (empty, JPEG, random bytes...); ``""`` otherwise.
     """
-    path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(352)
-    except OSError as exc:
-        return FileKind.OTHER, f"cannot be read ({exc.strerror or exc})"
+    path = path if isinstance(path, Path) else Path(path)
+    if head is None:
+        head, reason = read_head(path)
+        if head is None:
+            return FileKind.OTHER, reason
     if not head:
         return FileKind.OTHER, "empty file"
     if len(head) >= 132 and head[128:132] == b"DICM":
@@ -56,7 +82,10 @@ def sniff(path: str | os.PathLike[str]) -> tuple[FileKind, str]:
     if _looks_like_headerless_dicom(head):
         return FileKind.DICOM, ""
     if path.suffix.lower() == ".img" and path.with_suffix(".hdr").exists():
-        return FileKind.OTHER, f"voxel data of a NIfTI pair, read through {path.with_suffix('.hdr').name}"
+        return (
+            FileKind.OTHER,
+            f"voxel data of a NIfTI pair, read through {path.with_suffix('.hdr').name}",
+        )
     if path.name.lower().endswith((".nii", ".nii.gz", ".hdr")):
         return FileKind.NIFTI, ""  # let the NIfTI reader say precisely what is wrong
     return FileKind.OTHER, "not a DICOM or NIfTI file (no DICM prefix, no known header)"
