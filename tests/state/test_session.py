@@ -93,3 +93,53 @@ def test_prepare_series_reads_and_summarises_a_dicom_ct(tmp_path):
     np.testing.assert_array_equal(result.volume.array, array.astype(np.int32) - 1024)
     assert result.default_window.name == "CT Brain"
     assert result.stats.range_high > result.stats.range_low
+
+
+def test_a_preview_is_shown_while_loading_and_replaced_by_the_whole_series(tmp_path):
+    from tests.dicom_factory import ramp_volume, write_series
+    from viewer.io import scan_paths
+    from viewer.state.controller import ViewController
+    from viewer.state.session import LoadStatus, Session, prepare_series
+
+    write_series(tmp_path, ramp_volume((9, 16, 20)))
+    session = Session()
+    session.set_catalog(scan_paths([tmp_path]))
+    (entry,) = session.catalog.all_series()
+    controller = ViewController(session)
+    controller.select_series(entry.key)
+    session.mark_loading(entry.key)
+    previews = []
+
+    def on_preview(preview):
+        previews.append(preview)
+        session.add_preview(entry.key, preview)
+        frame = controller.frame()
+        assert frame is not None and frame.index == 4  # the middle slice, shown at once
+        assert "Reading slices: 1 of 9" in frame.corners["top_right"]
+        assert controller.probe(0, 0).value is not None  # middle slice: real data
+
+    loaded = prepare_series(entry, controller.presets, on_preview=on_preview)
+    assert len(previews) == 1 and previews[0].is_preview
+    assert session.status(entry.key) is LoadStatus.LOADING
+    session.add_loaded(entry.key, loaded)
+    assert controller.current is loaded and not loaded.is_preview
+    assert not any("Reading" in line for line in controller.frame().corners["top_right"])
+
+
+def test_a_cancelled_load_drops_its_preview(tmp_path):
+    from tests.dicom_factory import ramp_volume, write_series
+    from viewer.io import scan_paths
+    from viewer.state.session import LoadStatus, Session, prepare_series
+
+    write_series(tmp_path, ramp_volume((5, 8, 8)))
+    session = Session()
+    session.set_catalog(scan_paths([tmp_path]))
+    (entry,) = session.catalog.all_series()
+    session.mark_loading(entry.key)
+    prepare_series(entry, (), on_preview=lambda p: session.add_preview(entry.key, p))
+    assert session.loaded(entry.key) is not None
+    session.mark_cancelled(entry.key)
+    assert session.loaded(entry.key) is None
+    assert session.status(entry.key) is LoadStatus.NOT_LOADED
+    session.add_preview(entry.key, None)  # a late preview after cancelling is ignored
+    assert session.loaded(entry.key) is None

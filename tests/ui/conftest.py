@@ -127,6 +127,7 @@ def wait_loaded(qtbot, w: MainWindow, key: str | None = None) -> None:
             selected is not None
             and (key is None or selected == key)
             and w.controller.current is not None
+            and not w.controller.current.is_preview
             and w.slice_view.current_frame() is not None
         )
 

@@ -252,7 +252,7 @@ def test_cancel_a_scan(window, qtbot, case_folder):
 def test_cancel_a_load_then_load_again(window, qtbot, case_folder):
     gate = Gate()
 
-    def slow_prepare(entry, presets, *, progress, cancelled):
+    def slow_prepare(entry, presets, *, progress, cancelled, **_):
         if "T2" in entry.description:
             gate.wait()
         return prepare_series(entry, presets, progress=progress, cancelled=cancelled)
@@ -280,7 +280,7 @@ def test_cancel_a_load_then_load_again(window, qtbot, case_folder):
 def test_a_stale_load_never_replaces_the_newer_selection(window, qtbot, case_folder):
     gate = Gate()
 
-    def slow_prepare(entry, presets, *, progress, cancelled):
+    def slow_prepare(entry, presets, *, progress, cancelled, **_):
         if "T2" in entry.description:
             gate.wait()
         return prepare_series(entry, presets, progress=progress)  # ignores cancel on purpose
@@ -339,3 +339,41 @@ def test_opening_another_folder_replaces_the_case(opened, qtbot, tmp_path):
     wait_loaded(qtbot, opened)
     assert opened.session.entry(opened.view_state.series_key).format == "nifti"
     assert len(tree_texts(opened)) == 1  # one (undated) visit; the old visits are gone
+
+
+def test_a_large_series_shows_its_middle_slice_before_the_rest_is_read(window, qtbot, case_folder):
+    """RELIABILITY E37: the first slice appears before the whole series is decoded."""
+    gate = Gate()
+
+    def gated_prepare(entry, presets, *, progress, cancelled, on_preview):
+        def preview_then_hold(preview):
+            on_preview(preview)
+            if "T2" in entry.description:
+                gate.wait()  # hold the reader after the middle slice until the test has looked
+
+        return prepare_series(
+            entry, presets, progress=progress, cancelled=cancelled, on_preview=preview_then_hold
+        )
+
+    w = window(prepare=gated_prepare)
+    w.open_paths([str(case_folder)])
+    wait_loaded(qtbot, w)
+    key = series_key(w, "AX T2", VISIT_2)
+    try:
+        w.select_series(key)
+        assert gate.entered.wait(10)
+        qtbot.waitUntil(lambda: w.slice_view.current_frame() is not None, timeout=LOAD_TIMEOUT_MS)
+        assert w.session.status(key) is LoadStatus.LOADING
+        frame = w.slice_view.current_frame()
+        total = w.session.entry(key).shape[0]
+        assert f"Reading slices: 1 of {total}" in frame.corners["top_right"]
+        assert frame.index == total // 2  # the view opens on the middle slice, which is in
+        middle = w.controller.current.volume.array[total // 2]
+        assert middle.min() > -32768  # real data, not the placeholder of unread slices
+    finally:
+        gate.release.set()
+    wait_loaded(qtbot, w, key)
+    assert w.session.status(key) is LoadStatus.LOADED
+    frame = w.slice_view.current_frame()
+    assert not any("Reading slices" in line for line in frame.corners["top_right"])
+    assert not w.controller.current.is_preview

@@ -129,7 +129,10 @@ class ViewController:
         self.presets = tuple(presets) if presets is not None else load_presets()
         self._slice_cache: tuple[tuple, SliceResult] | None = None
         self._shown_frame_of_reference = ""
+        self._shown_key: str | None = None
+        self._preview_windows: dict[str, WindowLevel] = {}
         session.status_changed.connect(self._on_status_changed)
+        session.preview_changed.connect(self._on_preview_changed)
 
     # --- selection -------------------------------------------------------------------------
 
@@ -148,18 +151,28 @@ class ViewController:
         if key == self.view.series_key and self.session.status(key) is LoadStatus.LOADED:
             self._arrive(key)
 
+    def _on_preview_changed(self, key: str) -> None:
+        if key == self.view.series_key:
+            self._arrive(key)
+
     def _arrive(self, key: str | None) -> None:
-        """Set up the view for a series that has just become available."""
+        """Set up the view for a series that has just become available (or its preview)."""
         loaded = self.current
         if loaded is None or key is None:
             return
-        if key not in self.view.windows:
+        preview_window = self._preview_windows.pop(key, None)
+        if key not in self.view.windows or self.view.windows[key] is preview_window:
+            # A window taken from a preview's few slices gives way to the whole series' one,
+            # unless the user has changed it meanwhile.
             self.view.set_window(key, loaded.default_window)
+        if loaded.is_preview:
+            self._preview_windows[key] = self.view.windows[key]
         frame_of_reference = self.session.entry(key).frame_of_reference_uid
-        keep_focus = bool(frame_of_reference) and frame_of_reference == (
-            self._shown_frame_of_reference
+        keep_focus = key == self._shown_key or (
+            bool(frame_of_reference) and frame_of_reference == self._shown_frame_of_reference
         )
         self._shown_frame_of_reference = frame_of_reference
+        self._shown_key = key
         centre = loaded.volume.center_patient() if not keep_focus else self.view.focus_mm
         self._set_focus(centre)
         if not keep_focus:
@@ -295,7 +308,8 @@ class ViewController:
         if loaded is None:
             return None
         position = self.view.focus_mm[PLANE_AXIS_INDEX[self.view.plane]]
-        cache_key = (id(loaded.volume), self.view.plane, position)
+        slices_read = None if loaded.filled is None else int(np.count_nonzero(loaded.filled))
+        cache_key = (id(loaded.volume), self.view.plane, position, slices_read)
         if self._slice_cache is None or self._slice_cache[0] != cache_key:
             request = SliceRequest(loaded.volume, self.view.plane, position)
             self._slice_cache = (cache_key, reslice(request))
@@ -334,6 +348,10 @@ class ViewController:
         ]
         if result.touches_unreadable:
             top_right.append("Hatched: slice data could not be read")
+        loaded = self.current
+        if loaded is not None and loaded.filled is not None:
+            read = int(np.count_nonzero(loaded.filled))
+            top_right.append(f"Reading slices: {read} of {loaded.filled.size}")
         warnings = len(entry.warnings) + len(self._volume_warnings())
         if warnings:
             top_right.append(
@@ -362,7 +380,8 @@ class ViewController:
         if np.any(voxel < 0) or np.any(voxel >= volume.shape):
             return Probe(point, None, None, units)
         index = (int(voxel[0]), int(voxel[1]), int(voxel[2]))
-        if index[0] in volume.metadata.incomplete_slices:
+        not_read = loaded.filled is not None and not loaded.filled[index[0]]
+        if not_read or index[0] in volume.metadata.incomplete_slices:
             return Probe(point, index, None, units)
         return Probe(point, index, float(volume.array[index]), units)
 

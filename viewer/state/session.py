@@ -5,9 +5,10 @@ from __future__ import annotations
 import enum
 import re
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from psygnal import Signal
 
 from viewer.core.catalog import Catalog, SeriesEntry, Visit
@@ -20,6 +21,7 @@ from viewer.display.window import (
     default_window,
     intensity_stats,
 )
+from viewer.io.dicom_volume import PartialVolume
 from viewer.io.load import load_series
 
 
@@ -48,6 +50,18 @@ class LoadedSeries:
     volume: Volume
     stats: IntensityStats
     default_window: WindowLevel
+    filled: np.ndarray | None = None
+    """While this is a preview of a series still being read: a live boolean mask over the slices
+    (axis 0) that hold their data; ``None`` once the series is complete."""
+
+    @property
+    def is_preview(self) -> bool:
+        """Whether slices are still being read into this volume."""
+        return self.filled is not None
+
+
+PreviewCallback = Callable[[LoadedSeries], None]
+"""Receives a preview :class:`LoadedSeries` (in the loading thread) while the rest is read."""
 
 
 def prepare_series(
@@ -56,15 +70,35 @@ def prepare_series(
     *,
     progress: ProgressCallback | None = None,
     cancelled: CancelCheck | None = None,
+    on_preview: PreviewCallback | None = None,
 ) -> LoadedSeries:
     """Read a series and summarise its intensities; slow, so it runs in a worker.
+
+    Parameters
+    ----------
+    on_preview : callable, optional
+        Called as soon as the middle slice is in (large DICOM series show at once), with a
+        preview whose ``filled`` mask grows as the load goes on; its window comes from the slices
+        read so far.
 
     Raises
     ------
     viewer.errors.IntervalError
         From the reader, naming the file and the problem.
     """
-    volume = load_series(entry, progress=progress, cancelled=cancelled)
+
+    def preview(partial: PartialVolume) -> None:
+        assert on_preview is not None
+        stats = intensity_stats(partial.volume.array[np.asarray(partial.filled)])
+        window = default_window(partial.volume, presets, stats)
+        on_preview(LoadedSeries(partial.volume, stats, window, filled=partial.filled))
+
+    volume = load_series(
+        entry,
+        progress=progress,
+        cancelled=cancelled,
+        on_first_slices=preview if on_preview is not None else None,
+    )
     stats = intensity_stats(volume.array)
     return LoadedSeries(volume, stats, default_window(volume, presets, stats))
 
@@ -108,10 +142,13 @@ class Session:
         A new catalogue replaced the old one.
     status_changed(str)
         The load status of the series with this key changed.
+    preview_changed(str)
+        A preview of the series with this key (still loading) can be shown.
     """
 
     catalog_changed = Signal()
     status_changed = Signal(str)
+    preview_changed = Signal(str)
 
     def __init__(self, *, max_loaded: int = 4) -> None:
         self.catalog = Catalog()
@@ -159,15 +196,30 @@ class Session:
         """Record that a worker is reading the series."""
         self._set_status(key, LoadStatus.LOADING)
 
+    def add_preview(self, key: str, series: LoadedSeries) -> None:
+        """Offer a series that is still loading for display (ignored once it is not loading)."""
+        if self.status(key) is not LoadStatus.LOADING:
+            return
+        self._loaded[key] = series
+        self._loaded.move_to_end(key)
+        self.preview_changed.emit(key)
+
     def mark_cancelled(self, key: str) -> None:
         """Record that loading stopped without a result (cancelled, or superseded)."""
         if self.status(key) is LoadStatus.LOADING:
+            self._drop_preview(key)
             self._set_status(key, LoadStatus.NOT_LOADED)
 
     def mark_failed(self, key: str, message: str) -> None:
         """Record that the series cannot be loaded, with the reader's message."""
+        self._drop_preview(key)
         self._errors[key] = message
         self._set_status(key, LoadStatus.FAILED)
+
+    def _drop_preview(self, key: str) -> None:
+        loaded = self._loaded.get(key)
+        if loaded is not None and loaded.is_preview:
+            del self._loaded[key]
 
     def add_loaded(self, key: str, series: LoadedSeries) -> None:
         """Keep a loaded series, dropping the least recently used beyond ``max_loaded``."""
@@ -178,8 +230,9 @@ class Session:
         self._errors.pop(key, None)
         self._set_status(key, LoadStatus.LOADED)
         while len(self._loaded) > self.max_loaded:
-            old, _ = self._loaded.popitem(last=False)
-            self._set_status(old, LoadStatus.NOT_LOADED)
+            old, dropped = self._loaded.popitem(last=False)
+            if not dropped.is_preview:
+                self._set_status(old, LoadStatus.NOT_LOADED)
 
     def _set_status(self, key: str, status: LoadStatus) -> None:
         if key in self._entries and self._status.get(key) is not status:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from functools import partial
 
-from PySide6.QtCore import Qt, QThreadPool
+from PySide6.QtCore import Qt, QThreadPool, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
@@ -75,8 +75,11 @@ class MainWindow(QMainWindow):
     ----------
     scan, prepare : callable, optional
         How folders are scanned and series loaded (the real readers by default); both run in a
-        worker thread and receive ``progress`` and ``cancelled`` callbacks.
+        worker thread and receive ``progress`` and ``cancelled`` callbacks; ``prepare`` also
+        receives ``on_preview`` to show a large series before all of it is read.
     """
+
+    _preview_ready = Signal(str, object)  # series key, preview LoadedSeries (from a worker)
 
     def __init__(
         self,
@@ -121,6 +124,7 @@ class MainWindow(QMainWindow):
         self.scanner.succeeded.connect(self._on_scanned)
         self.scanner.failed.connect(self._on_scan_failed)
         self.scanner.cancelled.connect(self._on_scan_cancelled)
+        self._preview_ready.connect(self._on_preview)
         self.loader.succeeded.connect(self._on_loaded)
         self.loader.failed.connect(self._on_load_failed)
         self.loader.cancelled.connect(self._on_load_cancelled)
@@ -246,11 +250,21 @@ class MainWindow(QMainWindow):
         self, entry: SeriesEntry
     ) -> Callable[[ProgressCallback, CancelCheck], LoadedSeries]:
         prepare, presets = self._prepare, self.controller.presets
+        preview_ready = self._preview_ready
+
+        def on_preview(preview: LoadedSeries) -> None:
+            preview_ready.emit(entry.key, preview)  # queued to the GUI thread
 
         def work(progress: ProgressCallback, cancelled: CancelCheck) -> LoadedSeries:
-            return prepare(entry, presets, progress=progress, cancelled=cancelled)
+            return prepare(
+                entry, presets, progress=progress, cancelled=cancelled, on_preview=on_preview
+            )
 
         return work
+
+    def _on_preview(self, key: str, preview: LoadedSeries) -> None:
+        if self.loader.context == key:  # a superseded load's preview is dropped
+            self.session.add_preview(key, preview)
 
     def cancel_tasks(self) -> None:
         """Cancel the running scan or load."""
@@ -298,6 +312,9 @@ class MainWindow(QMainWindow):
         self.progress_bar.setRange(0, max(total, 0))
         self.progress_bar.setValue(min(done, total) if total else 0)
         self.progress_bar.setToolTip(message)
+        current = self.controller.current
+        if current is not None and current.is_preview:
+            self.slice_view.refresh()  # more slices of the shown preview have arrived
 
     def _update_busy(self, *_: object) -> None:
         busy = self.scanner.busy or self.loader.busy

@@ -81,6 +81,7 @@ class SliceView(QWidget):
         controller.view.events.connect(self._on_change)
         controller.session.status_changed.connect(self._on_change)
         controller.session.catalog_changed.connect(self._on_change)
+        controller.session.preview_changed.connect(self._on_change)
 
     # --- state -----------------------------------------------------------------------------
 
@@ -113,6 +114,10 @@ class SliceView(QWidget):
         if status is LoadStatus.LOADING:
             return f"Loading {description}…"
         return f"Loading of {description} was cancelled.\nSelect it again to load it."
+
+    def refresh(self) -> None:
+        """Recompute and repaint the frame (e.g. more slices of a preview have been read)."""
+        self._on_change()
 
     def _on_change(self, *_: object) -> None:
         self._dirty = True
