@@ -15,7 +15,7 @@ from viewer.display import (
     reslice,
     slice_positions,
 )
-from viewer.display.slicing import _interpolate
+from viewer.display.sampling import sample_plane
 
 AXIAL_IOP = (1, 0, 0, 0, 1, 0)
 CORONAL_IOP = (1, 0, 0, 0, 0, -1)
@@ -196,7 +196,7 @@ def test_aligned_slice_is_a_view_and_matches_interpolation():
         positions = slice_positions(volume, plane)
         result = reslice(SliceRequest(volume, plane, positions.position(3)))
         assert np.shares_memory(result.values, volume.array), plane
-        slow, inside, _ = _interpolate(
+        slow, inside, _ = sample_plane(
             volume, volume.patient2voxel @ result.slice2patient, result.values.shape
         )
         assert inside is None
@@ -293,7 +293,7 @@ def test_grid_aligned_cut_equals_trilinear_interpolation(name, plane):
     positions = slice_positions(volume, plane)
     for index in (0, positions.count // 2, positions.count - 1):
         result = reslice(SliceRequest(volume, plane, positions.position(index)))
-        slow, inside, unreadable = _interpolate(
+        slow, inside, unreadable = sample_plane(
             volume, volume.patient2voxel @ result.slice2patient, result.values.shape
         )
         np.testing.assert_allclose(result.values, slow, atol=1e-3)

@@ -10,6 +10,7 @@ import pytest
 from viewer.core.volume import Volume, VolumeMetadata
 from viewer.display import (
     GREY_LUT,
+    NormalisedWindow,
     WindowLevel,
     apply_window,
     colorize,
@@ -125,3 +126,48 @@ def test_composite_known_answers():
     # over a transparent pixel the overlay shows as it is
     assert out[0, 1].tolist() == [255, 0, 0, 255]
     assert composite(base, red, opacity=0.0).tolist() == base.tolist()
+
+
+def test_foreground_median_and_iqr_ignore_the_air():
+    stats = intensity_stats(fake_mri())
+    # uniform(200, 800) head: median 500, quartiles 350 and 650
+    assert stats.foreground_median == pytest.approx(500, abs=5)
+    assert stats.foreground_iqr == pytest.approx(300, abs=6)
+    constant = intensity_stats(np.full((3, 3, 3), 7.0))
+    assert constant.foreground_iqr > 0
+
+
+def test_normalised_window_shows_differently_scaled_mri_alike():
+    earlier = fake_mri(seed=1)
+    later = (earlier * 2.5 + 120).astype(np.float32)  # another scanner's scale and offset
+    stats_a, stats_b = intensity_stats(earlier), intensity_stats(later)
+    dragged = WindowLevel(520.0, 240.0)  # the user's window on the earlier visit
+    shared = NormalisedWindow.from_window(dragged, stats_a)
+    np.testing.assert_allclose(
+        [shared.to_window(stats_a).level, shared.to_window(stats_a).width], [520.0, 240.0]
+    )
+    on_b = shared.to_window(stats_b)
+    assert on_b.name == "Linked"
+    grey_a = apply_window(earlier, dragged.level, dragged.width).astype(int)
+    grey_b = apply_window(later, on_b.level, on_b.width).astype(int)
+    # percentile estimates on samples differ a little: nearly every voxel within 3 grey levels
+    assert np.mean(np.abs(grey_a - grey_b) <= 3) > 0.99
+    # the same window in raw units would not: the test can fail
+    raw_b = apply_window(later, dragged.level, dragged.width).astype(int)
+    head = earlier > 100
+    assert np.mean(np.abs(grey_a - raw_b)[head] <= 3) < 0.5
+    with pytest.raises(ValueError):
+        NormalisedWindow(0.0, 0.0)
+
+
+def test_colorize_matches_a_plain_lookup_for_any_table():
+    rng = np.random.default_rng(4)
+    lut = rng.integers(0, 256, (256, 4), dtype=np.uint8)
+    indices = rng.integers(0, 256, (37, 51), dtype=np.uint8)
+    inside = rng.random((37, 51)) > 0.3
+    expected = lut[indices]
+    expected[~inside] = 0
+    rgba = colorize(indices, lut, inside)
+    np.testing.assert_array_equal(rgba, expected)
+    assert rgba.flags.c_contiguous and rgba.shape == (37, 51, 4)
+    np.testing.assert_array_equal(colorize(indices, GREY_LUT)[..., 0], indices)

@@ -8,6 +8,20 @@ from viewer.display.annotations import (
     format_position,
     scale_bar,
 )
+from viewer.display.compare import (
+    DIVERGING_LUT,
+    Difference,
+    DivergingScale,
+    Normalisation,
+    checkerboard,
+    checkerboard_mask,
+    fade,
+    flicker_index,
+    normalisation,
+    subtract,
+)
+from viewer.display.linking import LinkedView, grid_point, link_views, shared_grid, viewport_grid
+from viewer.display.sampling import sample_plane
 from viewer.display.slicing import (
     PLANE_AXIS_INDEX,
     PLANES,
@@ -23,6 +37,7 @@ from viewer.display.slicing import (
 from viewer.display.window import (
     GREY_LUT,
     IntensityStats,
+    NormalisedWindow,
     WindowLevel,
     WindowPreset,
     apply_window,
@@ -35,11 +50,17 @@ from viewer.display.window import (
 )
 
 __all__ = [
+    "DIVERGING_LUT",
     "GREY_LUT",
     "PLANES",
     "PLANE_AXIS_INDEX",
+    "Difference",
+    "DivergingScale",
     "EdgeLetters",
     "IntensityStats",
+    "LinkedView",
+    "Normalisation",
+    "NormalisedWindow",
     "PlaneGrid",
     "SlicePositions",
     "SliceRequest",
@@ -47,19 +68,30 @@ __all__ = [
     "WindowLevel",
     "WindowPreset",
     "apply_window",
+    "checkerboard",
+    "checkerboard_mask",
     "colorize",
     "composite",
     "default_window",
     "direction_label",
     "edge_letters",
+    "fade",
+    "flicker_index",
     "format_plane_position",
     "format_position",
+    "grid_point",
     "hatch",
     "intensity_stats",
+    "link_views",
     "load_presets",
+    "normalisation",
     "plane_axes",
     "plane_grid",
     "reslice",
+    "sample_plane",
     "scale_bar",
+    "shared_grid",
     "slice_positions",
+    "subtract",
+    "viewport_grid",
 ]

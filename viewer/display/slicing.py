@@ -4,8 +4,9 @@ Frames and names
 ----------------
 * ``patient``: the DICOM patient coordinates of the volume (LPS, mm).
 * ``reference``: the frame every view of a case is drawn in. ``patient2reference`` (4x4) maps a
-  visit's patient coordinates into it (the registration result); it is the identity until a later
-  step registers the visits. Planes, slice positions and screen grids are all defined in this frame.
+  visit's patient coordinates into it: the registration result
+  (``viewer.core.transform.Transform.moving2reference``), the identity for the reference series.
+  Planes, slice positions and screen grids are all defined in this frame.
 * ``slice``: a 2-D screen grid indexed ``(row, column)`` with square pixels. ``slice2reference`` and
   ``slice2patient`` map ``(row, column, offset_mm, 1)`` to mm, where ``offset_mm`` runs along the
   plane's axis (so each mapping is an invertible 4x4).
@@ -31,10 +32,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy import ndimage
 
 from viewer.core.geometry import apply_affine
 from viewer.core.volume import Volume
+from viewer.display.sampling import sample_plane
 
 Plane = Literal["axial", "coronal", "sagittal"]
 PLANES: tuple[Plane, ...] = ("axial", "coronal", "sagittal")
@@ -232,6 +233,9 @@ class SliceRequest:
         Registration of this volume into the reference frame; identity when ``None``.
     grid : PlaneGrid, optional
         Screen grid to sample on (linked views share one); by default :func:`plane_grid`.
+    interpolation : {'linear', 'nearest'}
+        Trilinear for images; nearest neighbour for label maps, whose integer labels must never
+        be blended (the slice keeps the array's dtype).
     """
 
     volume: Volume
@@ -239,6 +243,13 @@ class SliceRequest:
     position_mm: float
     patient2reference: np.ndarray | None = None
     grid: PlaneGrid | None = None
+    interpolation: str = "linear"
+
+    def __post_init__(self) -> None:
+        if self.interpolation not in ("linear", "nearest"):
+            raise ValueError(
+                f"interpolation must be 'linear' or 'nearest', got {self.interpolation!r}"
+            )
 
 
 @dataclass(frozen=True, eq=False)
@@ -249,7 +260,8 @@ class SliceResult:
     ----------
     values : ndarray of shape (rows, columns)
         Voxel values in the volume's units (HU for CT). A view into the volume (its dtype) when the
-        plane lines up with the voxel grid, float32 (trilinear) otherwise.
+        plane lines up with the voxel grid, float32 (trilinear) otherwise; the volume's dtype for
+        nearest-neighbour (label map) requests. Meaningless where ``inside`` is ``False``.
     inside : ndarray of bool, shape (rows, columns), or None
         Where ``values`` hold real data; ``False`` outside the volume and where a slice of the
         series could not be read. ``None`` means everywhere.
@@ -280,8 +292,11 @@ def reslice(request: SliceRequest) -> SliceResult:
     """Cut ``request.volume`` on the requested plane, in true anatomical orientation.
 
     Screen pixels are square in mm whatever the voxel shape, and oblique acquisitions are shown in
-    the true axial/coronal/sagittal planes of the reference frame (trilinear interpolation). When
-    the voxel grid lines up with the screen grid, the slice is an array view with no copy.
+    the true axial/coronal/sagittal planes of the reference frame (trilinear interpolation, or
+    nearest neighbour for label maps). A registered visit is cut through its transform on the
+    reference frame's grid, so the same screen pixel shows the same anatomical point in every
+    visit. When the voxel grid lines up with the screen grid, an image slice is an array view with
+    no copy.
 
     Examples
     --------
@@ -304,10 +319,12 @@ def reslice(request: SliceRequest) -> SliceResult:
     slice2patient = reference2patient @ slice2reference
     slice2voxel = volume.patient2voxel @ slice2patient
     axes = _aligned_axes(volume.shape, slice2voxel)
-    if axes is not None:
+    if request.interpolation == "nearest":
+        values, inside, unreadable = sample_plane(volume, slice2voxel, grid.shape, nearest=True)
+    elif axes is not None:
         values, inside, unreadable = _cut_aligned(volume, slice2voxel, grid.shape, *axes)
     else:
-        values, inside, unreadable = _interpolate(volume, slice2voxel, grid.shape)
+        values, inside, unreadable = sample_plane(volume, slice2voxel, grid.shape)
     return SliceResult(
         values=values,
         inside=inside,
@@ -413,31 +430,3 @@ def _sample_axis(data: np.ndarray, coords: np.ndarray, axis: int) -> np.ndarray:
     low = np.take(data, lower, axis=axis).astype(np.float32, copy=False)
     high = np.take(data, upper, axis=axis).astype(np.float32, copy=False)
     return low + (high - low) * weight
-
-
-def _interpolate(
-    volume: Volume, slice2voxel: np.ndarray, shape: tuple[int, int]
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    rows = np.arange(shape[0], dtype=np.float64)[:, None]
-    columns = np.arange(shape[1], dtype=np.float64)[None, :]
-    coords = np.empty((3, *shape), dtype=np.float64)
-    for k in range(3):
-        coords[k] = slice2voxel[k, 0] * rows + slice2voxel[k, 1] * columns + slice2voxel[k, 3]
-    # A voxel shows over its full width: half a voxel past the outer centres is still inside.
-    inside = np.ones(shape, dtype=bool)
-    for k, n in enumerate(volume.shape):
-        inside &= (coords[k] >= -0.5 - _TOLERANCE) & (coords[k] <= n - 0.5 + _TOLERANCE)
-    values = ndimage.map_coordinates(
-        volume.array, coords, output=np.float32, order=1, mode="nearest", prefilter=False
-    )
-    unreadable = None
-    incomplete = volume.metadata.incomplete_slices
-    if incomplete:
-        slice_coord = np.clip(coords[0], 0, volume.shape[0] - 1)
-        used = np.isin(np.floor(slice_coord), incomplete)
-        used |= np.isin(np.ceil(slice_coord), incomplete)
-        used &= inside
-        if used.any():
-            unreadable = used
-            inside &= ~used
-    return values, (None if inside.all() else inside), unreadable
