@@ -52,6 +52,7 @@ def opened(window, qtbot, case_folder):
     w = window()
     w.open_paths([str(case_folder)])
     wait_loaded(qtbot, w)
+    w.compare_tools.layout_actions["1x1"].trigger()  # the single-series view
     return w
 
 
@@ -124,11 +125,13 @@ def test_right_drag_zooms_and_middle_drag_pans(opened, qtbot):
     qtbot.mouseMove(view, centre - QPoint(0, 70))
     qtbot.mouseRelease(view, Qt.MouseButton.RightButton, pos=centre - QPoint(0, 70))
     assert opened.view_state.zoom == pytest.approx(1.01**70)
+    # zooming about a pixel centre that is not exactly the slice centre pans a little
+    before_right, before_down = opened.view_state.pan_mm
     qtbot.mousePress(view, Qt.MouseButton.MiddleButton, pos=centre)
     qtbot.mouseMove(view, centre + QPoint(40, 0))
     qtbot.mouseRelease(view, Qt.MouseButton.MiddleButton, pos=centre + QPoint(40, 0))
     right_mm, down_mm = opened.view_state.pan_mm
-    assert right_mm > 0 and down_mm == pytest.approx(0, abs=1e-9)
+    assert right_mm > before_right and down_mm == pytest.approx(before_down, abs=1e-9)
     # Shift+left-drag pans too (for mice without a middle button); the window is untouched
     window = opened.view_state.window
     shift = Qt.KeyboardModifier.ShiftModifier
@@ -136,7 +139,7 @@ def test_right_drag_zooms_and_middle_drag_pans(opened, qtbot):
     qtbot.mouseMove(view, centre + QPoint(0, 30))
     qtbot.mouseRelease(view, Qt.MouseButton.LeftButton, shift, pos=centre + QPoint(0, 30))
     assert opened.view_state.pan_mm[0] == pytest.approx(right_mm)
-    assert opened.view_state.pan_mm[1] > 0
+    assert opened.view_state.pan_mm[1] > before_down
     assert opened.view_state.window == window
 
 

@@ -30,7 +30,7 @@ def run_app(paths: Sequence[str]) -> int:
     app.setApplicationVersion(__version__)
     apply_dark_theme(app)  # type: ignore[arg-type]
     window = MainWindow()
-    window.show()
+    window.showMaximized()
     if paths:
         window.open_paths(list(paths))
     return app.exec()

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSizePolicy,
+    QStackedWidget,
     QTextBrowser,
     QToolBar,
     QVBoxLayout,
@@ -27,45 +28,35 @@ from viewer.core.progress import CancelCheck, ProgressCallback
 from viewer.display.slicing import PLANES
 from viewer.display.window import AUTO_NAME, WindowPreset
 from viewer.io.scan import scan_paths
+from viewer.registration.automatic import register as automatic_register
+from viewer.state.compare_controller import ComparisonController
 from viewer.state.controller import ViewController
+from viewer.state.registrations import RegistrationStore
 from viewer.state.session import LoadedSeries, LoadStatus, Session, default_series, prepare_series
 from viewer.state.view import ViewState
 from viewer.ui.case_panel import CasePanel
+from viewer.ui.compare_tools import CompareTools
+from viewer.ui.compare_view import ComparisonView
+from viewer.ui.help_text import HELP_HTML
+from viewer.ui.registration_panel import RegistrationPanel
+from viewer.ui.registration_runner import RegistrationRunner
 from viewer.ui.slice_view import SliceView
+from viewer.ui.visit_strip import VisitStrip
 from viewer.ui.workers import TaskRunner
 
 ScanFunction = Callable[..., Catalog]
 """``scan(paths, *, progress, cancelled) -> Catalog`` (``viewer.io.scan_paths``)."""
 PrepareFunction = Callable[..., LoadedSeries]
 """``prepare(entry, presets, *, progress, cancelled) -> LoadedSeries`` (``prepare_series``)."""
+RegisterFunction = Callable[..., object]
+"""``register(reference_image, moving_image, *, progress, cancelled)`` (automatic registration)."""
+MAX_LOADED = 8
+"""Series kept in memory: the six views of the largest layout, the reference, and one more."""
 
 PLANE_KEYS = {"axial": "A", "coronal": "C", "sagittal": "S"}
 AUTO_KEY = "0"
 SHUTDOWN_WAIT_MS = 10_000
 PROBE_HINT = "Point at the image to read the value (HU for CT) and the position in mm"
-
-HELP_HTML = """
-<h3>Interval — viewing a case</h3>
-<p>The list on the left shows the patient's visits by date, each with its series. Click a series
-to show it. Series with warnings are marked ⚠; files that could not be used are listed under
-<i>Skipped files</i> with the reason.</p>
-<table cellpadding="3">
-<tr><td><b>Mouse wheel</b>, ↑/↓, Page Up/Down</td><td>next / previous slice</td></tr>
-<tr><td>Home / End</td><td>first / last slice</td></tr>
-<tr><td><b>Left-drag</b></td><td>window (left/right: width) and level (up/down)</td></tr>
-<tr><td><b>Ctrl+wheel</b> or right-drag</td><td>zoom</td></tr>
-<tr><td><b>Middle-drag</b> or Shift+left-drag</td><td>pan</td></tr>
-<tr><td>Double-click or R</td><td>reset zoom, pan and window</td></tr>
-<tr><td>A / C / S</td><td>axial / coronal / sagittal</td></tr>
-<tr><td>1–5</td><td>CT presets (Brain, Subdural, Stroke, Bone, Soft tissue)</td></tr>
-<tr><td>0</td><td>automatic window (MRI: 1st–99.5th percentile of the tissue)</td></tr>
-</table>
-<p>Images are shown in the radiological convention: the patient's right is on the screen's left
-in axial and coronal views; anterior is up in axial views and on the left in sagittal views.
-The letters at the edges give the patient direction, the bar the scale in millimetres. The status
-bar shows the value under the mouse (Hounsfield units for CT) and its position in the patient
-(R/L, A/P, S/I in mm).</p>
-"""
 
 
 class MainWindow(QMainWindow):
@@ -86,34 +77,78 @@ class MainWindow(QMainWindow):
         *,
         scan: ScanFunction = scan_paths,
         prepare: PrepareFunction = prepare_series,
+        register: RegisterFunction = automatic_register,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Interval")
         self.resize(1500, 920)
         self._scan, self._prepare = scan, prepare
-        self.session = Session()
+        self.session = Session(max_loaded=MAX_LOADED)
         self.view_state = ViewState()
         self.controller = ViewController(self.session, self.view_state)
+        self.registrations = RegistrationStore()
+        self.comparison = ComparisonController(self.session, self.registrations)
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(2)
         self.scanner = TaskRunner(self.pool, self)
         self.loader = TaskRunner(self.pool, self)
+        self.pane_loader = TaskRunner(self.pool, self)
 
         self.slice_view = SliceView(self.controller)
-        self.setCentralWidget(self.slice_view)
+        self.comparison_view = ComparisonView(self.comparison)
+        self.visit_strip = VisitStrip(self.comparison)
+        self.views = QStackedWidget()
+        self.views.addWidget(self.comparison_view)
+        self.views.addWidget(self.slice_view)
+        centre = QWidget()
+        centre_layout = QVBoxLayout(centre)
+        centre_layout.setContentsMargins(0, 0, 0, 0)
+        centre_layout.setSpacing(0)
+        centre_layout.addWidget(self.visit_strip)
+        centre_layout.addWidget(self.views, 1)
+        self.setCentralWidget(centre)
         self.case_panel = CasePanel(self.session)
         dock = QDockWidget("Case", self)
         dock.setObjectName("case")
         dock.setFeatures(QDockWidget.DockWidgetFeature.NoDockWidgetFeatures)
         dock.setWidget(self.case_panel)
-        dock.setMinimumWidth(470)
+        dock.setMinimumWidth(360)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+        self.registration = RegistrationRunner(
+            self.session, self.registrations, self.comparison, register, self
+        )
+        self.registration_panel = RegistrationPanel(self.comparison, self.registration.landmarks)
+        dock = QDockWidget("Registration", self)
+        dock.setObjectName("registration")
+        dock.setFeatures(QDockWidget.DockWidgetFeature.NoDockWidgetFeatures)
+        dock.setWidget(self.registration_panel)
+        dock.setMinimumWidth(330)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
         self._build_toolbar()
+        self.compare_tools = CompareTools(self.comparison, self)
+        self.addToolBarBreak()
+        self.addToolBar(self.compare_tools)
         self._build_status_bar()
         self._help: QDialog | None = None
+        self.registration.connect_views(self.comparison_view, self.registration_panel)
+        self.registration.message.connect(lambda text: self.statusBar().showMessage(text, 10_000))
+        self.registration.busy_changed.connect(self._update_busy)
+        self.registration.progress.connect(self._on_progress)
+        self.visit_strip.chosen.connect(self._on_visit_chosen)
+        for pane in self.comparison_view.panes:
+            pane.pressed.connect(self._on_view_pressed)
+        self.comparison.state.events.layout.connect(self._on_layout)
+        self.comparison.state.events.panes.connect(self._load_views)
+        self.comparison.state.events.active.connect(self._sync_active)
+        self.registrations.changed.connect(self._load_views)
+        self.session.status_changed.connect(self._load_views)
+        self.pane_loader.succeeded.connect(self._on_view_loaded)
+        self.pane_loader.failed.connect(self._on_view_load_failed)
+        self.pane_loader.cancelled.connect(self._on_load_cancelled)
+        self.pane_loader.busy_changed.connect(self._update_busy)
 
-        self.case_panel.series_selected.connect(self.select_series)
+        self.case_panel.series_selected.connect(self._on_series_chosen)
         self.slice_view.probe_changed.connect(self._show_probe)
         self.view_state.events.plane.connect(self._sync_plane)
         self.view_state.events.windows.connect(self._sync_window)
@@ -152,7 +187,7 @@ class MainWindow(QMainWindow):
             action = QAction(plane.capitalize(), self, checkable=True)
             action.setShortcut(PLANE_KEYS[plane])
             action.setToolTip(f"Show {plane} slices ({PLANE_KEYS[plane]})")
-            action.triggered.connect(partial(self.controller.set_plane, plane))
+            action.triggered.connect(partial(self._set_plane, plane))
             group.addAction(action)
             bar.addAction(action)
             self.plane_actions[plane] = action
@@ -176,7 +211,7 @@ class MainWindow(QMainWindow):
         reset = QAction("Reset", self)
         reset.setShortcut("R")
         reset.setToolTip("Fit the image, centre it and restore the window (R or double-click)")
-        reset.triggered.connect(self.controller.reset)
+        reset.triggered.connect(self._reset)
         bar.addAction(reset)
         spacer = QWidget()
         spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
@@ -270,10 +305,15 @@ class MainWindow(QMainWindow):
         """Cancel the running scan or load."""
         self.scanner.cancel()
         self.loader.cancel()
+        self.pane_loader.cancel()
+        self.registration.cancel()
 
     def _on_scanned(self, paths: object, catalog: Catalog) -> None:
+        self.pane_loader.cancel()
+        self.registration.cancel()
         self.session.set_catalog(catalog)
         self.controller.select_series(None)
+        self.comparison_view.arrange()
         if not catalog.all_series():
             where = ", ".join(str(p) for p in paths)  # type: ignore[union-attr]
             skipped = (
@@ -284,6 +324,8 @@ class MainWindow(QMainWindow):
         self.slice_view.set_notice("")
         first = default_series(catalog)
         self.select_series(first.key if first else None)
+        self._on_layout(self.comparison.state.layout)
+        self._load_views()
 
     def _on_scan_failed(self, _: object, message: str) -> None:
         self.slice_view.set_notice(f"The folder could not be read:\n\n{message}")
@@ -317,7 +359,9 @@ class MainWindow(QMainWindow):
             self.slice_view.refresh()  # more slices of the shown preview have arrived
 
     def _update_busy(self, *_: object) -> None:
-        busy = self.scanner.busy or self.loader.busy
+        busy = (
+            self.scanner.busy or self.loader.busy or self.pane_loader.busy or self.registration.busy
+        )
         for widget in (self.task_label, self.progress_bar, self.cancel_button):
             widget.setVisible(busy)
         if busy:
@@ -353,8 +397,80 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"Interval — {title}" if title else "Interval")
 
     def _apply_preset(self, name: str) -> None:
+        # the single view shows the active view's series: both follow the preset
+        self.comparison.apply_preset(name)
         self.controller.apply_preset(name)
         self._sync_window()  # re-check the button even if the window did not change
+
+    # --- the comparison --------------------------------------------------------------------
+
+    @property
+    def comparing(self) -> bool:
+        """Whether the linked comparison views are shown (any layout but 1x1)."""
+        return self.views.currentWidget() is self.comparison_view
+
+    def _set_plane(self, plane: str) -> None:
+        self.controller.set_plane(plane)
+        self.comparison.set_plane(plane)
+
+    def _reset(self) -> None:
+        self.comparison.reset()
+        self.controller.reset()
+
+    def _on_series_chosen(self, key: str) -> None:
+        """A series picked in the case list goes to the single view and the active view."""
+        self.select_series(key)
+        if self.comparison.view_key(self.comparison.state.active) != key:
+            self.comparison.assign(self.comparison.state.active, key)
+
+    def _on_layout(self, layout: str) -> None:
+        """1x1 shows the active view's series alone (the single-series view); others the grid."""
+        if layout == "1x1":
+            key = self.comparison.view_key(self.comparison.state.active)
+            if key is not None and key != self.view_state.series_key:
+                self.select_series(key)
+            self.views.setCurrentWidget(self.slice_view)
+        else:
+            self.views.setCurrentWidget(self.comparison_view)
+        self._sync_series(self.view_state.series_key)
+
+    def _sync_active(self, *_: object) -> None:
+        if not self.comparing:
+            return
+        key = self.comparison.view_key(self.comparison.state.active)
+        self.case_panel.select(key)
+
+    def _on_visit_chosen(self, key: str) -> None:
+        if self.comparing:
+            self.statusBar().showMessage("Now click the view that should show this visit", 5000)
+        else:
+            self.visit_strip.take_pending()
+            self.select_series(key)
+            self.comparison.assign(self.comparison.state.active, key)
+
+    def _on_view_pressed(self, index: int) -> None:
+        key = self.visit_strip.take_pending()
+        if key is not None:
+            self.comparison.assign(index, key)
+
+    def _load_views(self, *_: object) -> None:
+        """Read the next series a comparison view needs (one at a time, in a worker)."""
+        if self.pane_loader.busy:
+            return
+        for key in self.comparison.keys_needed():
+            if self.session.status(key) is LoadStatus.NOT_LOADED:
+                # busy before the status changes, so the status signal does not start another
+                self.pane_loader.start(self._load_work(self.session.entry(key)), context=key)
+                self.session.mark_loading(key)
+                return
+
+    def _on_view_loaded(self, key: object, loaded: LoadedSeries) -> None:
+        self.session.add_loaded(str(key), loaded)
+        self._load_views()
+
+    def _on_view_load_failed(self, key: object, message: str) -> None:
+        self.session.mark_failed(str(key), message)
+        self._load_views()
 
     def show_help(self) -> None:
         """Show the mouse/keys help beside the window (not modal)."""
@@ -373,5 +489,7 @@ class MainWindow(QMainWindow):
         """Stop the workers before the window goes away."""
         self.scanner.cancel_all()
         self.loader.cancel_all()
+        self.pane_loader.cancel_all()
+        self.registration.shutdown(SHUTDOWN_WAIT_MS)
         self.pool.waitForDone(SHUTDOWN_WAIT_MS)
         super().closeEvent(event)

@@ -1,0 +1,199 @@
+"""The comparison controller: default views, linked navigation in the reference frame, linked
+windows per modality and the pair modes, on synthetic volumes with known geometry (no window)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from tests.state.helpers import axial_volume, catalog, entry, loaded
+from viewer.core.transform import Registration, RegistrationState, Transform
+from viewer.core.volume import Volume
+from viewer.display.compare import checkerboard_mask
+from viewer.state import Session
+from viewer.state.compare_controller import ComparisonController
+from viewer.state.registrations import RegistrationStore
+
+D1, D2, D3, D4 = (dt.date(1995, 6, 12), dt.date(1995, 7, 1), dt.date(2002, 8, 14),
+                  dt.date(2003, 3, 27))  # fmt: skip
+VIEW = (60, 80)  # rows, columns of a view's viewport in screen pixels
+SHIFT_MM = np.array([6.0, -4.0, 2.0])  # how far visit 4's scanner moved the head (LPS mm)
+
+
+def shifted(volume: Volume, shift_mm) -> Volume:
+    matrix = np.eye(4)
+    matrix[:3, 3] = shift_mm
+    return Volume(volume.array, matrix @ volume.voxel2patient, volume.metadata)
+
+
+@pytest.fixture
+def setup():
+    session = Session(max_loaded=8)
+    session.set_catalog(
+        catalog(
+            (D1, [entry("t1c1", description="T1 post", contrast_agent="Gd", date=D1),
+                  entry("ct1", modality="CT", description="CT", date=D1)]),
+            (D2, [entry("ct2", modality="CT", description="CT", date=D2)]),
+            (D3, [entry("t1c3", description="T1 +C", date=D3)]),
+            (D4, [entry("t1c4", description="T1 +C", date=D4)]),
+        )
+    )  # fmt: skip
+    reference = axial_volume(seed=1)
+    # visit 4: twice the intensity scale, the head moved by SHIFT_MM
+    volumes = {
+        "t1c1": reference,
+        "ct1": axial_volume(modality="CT", seed=2),
+        "ct2": axial_volume(modality="CT", seed=3),
+        "t1c3": axial_volume(seed=4),
+        "t1c4": shifted(reference.with_array(reference.array * 2.0), SHIFT_MM),
+    }
+    registrations = RegistrationStore()
+    ctl = ComparisonController(session, registrations)
+    ctl.open_case()
+    for key, volume in volumes.items():
+        session.mark_loading(key)
+        session.add_loaded(key, loaded(volume))
+    return ctl, volumes
+
+
+def register_visit_4(ctl) -> None:
+    matrix = np.eye(4)
+    matrix[:3, 3] = -SHIFT_MM
+    ctl.registrations.put(
+        Registration("t1c4", "t1c1", Transform(matrix, "rigid"), RegistrationState.AUTOMATIC)
+    )
+
+
+def test_opens_on_latest_previous_and_baseline_centred_on_the_reference(setup):
+    ctl, volumes = setup
+    assert ctl.state.layout == "1x3"
+    assert ctl.state.panes[:4] == ("t1c4", "t1c3", "t1c1", "ct2")
+    assert ctl.registrations.reference_key == "t1c1"
+    np.testing.assert_allclose(ctl.state.crosshair_mm, volumes["t1c1"].center_patient())
+    frame = ctl.frame(0, VIEW)
+    assert frame.rgba.shape == (*VIEW, 4)
+    assert frame.corners["top_left"][:2] == ["2003-03-27", "MR  T1 +C"]
+    assert frame.corners["top_left"][2].startswith("⚠ Not registered")
+    assert ctl.frame(2, VIEW).corners["top_left"][3] == "Reference series"
+    assert (frame.letters.left, frame.letters.right, frame.letters.top) == ("R", "L", "A")
+    ctl.state.date_format = "day"
+    assert ctl.frame(0, VIEW).corners["top_left"][0] == f"Day {(D4 - D1).days}"
+    assert ctl.frame(2, VIEW).corners["top_left"][0] == "Day 0 (baseline)"
+
+
+def test_registered_visit_shows_the_same_anatomy_at_the_same_pixels(setup):
+    ctl, _ = setup
+    ctl.state.layout = "1x3"
+    before = ctl.frame(0, VIEW)
+    reference = ctl.frame(2, VIEW)
+    assert not np.array_equal(before.rgba, reference.rgba)
+    register_visit_4(ctl)
+    after, reference = ctl.frame(0, VIEW), ctl.frame(2, VIEW)
+    assert after.corners["top_left"][2].startswith("Registered: automatic")
+    # both are MRI: the linked normalised window makes twice the intensity look the same
+    inside = (after.rgba[..., 3] > 0) & (reference.rgba[..., 3] > 0)
+    assert inside.sum() > 1000
+    diff = np.abs(after.rgba[..., :3].astype(int) - reference.rgba[..., :3].astype(int))
+    assert diff[inside].max() <= 1
+
+
+def test_scroll_click_zoom_and_pan_move_every_view_together(setup):
+    ctl, volumes = setup
+    start = ctl.slice_index(0)
+    assert start == (4, 10)
+    ctl.scroll(+2)
+    assert ctl.slice_index(0) == (6, 10)
+    frames = [ctl.frame(i, VIEW) for i in range(3)]
+    assert len({f.position_mm for f in frames}) == 1
+    assert frames[0].position_mm == pytest.approx(volumes["t1c1"].center_patient()[2] + 3.0)
+    # a click moves the crosshair in the plane, keeping the slice
+    ctl.click(1, VIEW, 10.0, 20.0)
+    frames = [ctl.frame(i, VIEW) for i in range(3)]
+    for f in frames:
+        assert f.crosshair_px == pytest.approx((10.0, 20.0))
+    assert ctl.slice_index(0) == (6, 10)
+    ctl.zoom_by(2.0)
+    ctl.pan_by(5.0, 0.0)
+    grids = [ctl.view_grid(i, VIEW) for i in range(3)]
+    assert all(np.allclose(g.origin_mm, grids[0].origin_mm) for g in grids)
+    assert grids[0].pixel_mm == pytest.approx(ctl.view_grid(0, VIEW).pixel_mm)
+    ctl.reset()
+    assert ctl.state.zoom == 1.0 and ctl.state.pan_mm == (0.0, 0.0)
+
+
+def test_orthogonal_layout_shows_one_visit_in_three_planes(setup):
+    ctl, _ = setup
+    ctl.set_active(1)
+    ctl.set_layout("ortho")
+    planes = [ctl.frame(i, VIEW).grid.plane for i in range(3)]
+    assert planes == ["axial", "coronal", "sagittal"]
+    assert {ctl.view_key(i) for i in range(3)} == {"t1c3"}
+    ctl.scroll(1, index=1)  # coronal scroll moves y only
+    crosshair = np.array(ctl.state.crosshair_mm)
+    assert ctl.frame(0, VIEW).position_mm == pytest.approx(crosshair[2])
+    assert ctl.frame(1, VIEW).position_mm == pytest.approx(crosshair[1])
+
+
+def test_windows_are_linked_per_modality_and_unlinkable(setup):
+    ctl, _ = setup
+    ctl.assign(1, "ct1")
+    ctl.assign(2, "ct2")
+    ctl.apply_preset("Bone", index=1)
+    assert ctl.window_for(1).name == ctl.window_for(2).name == "Bone"
+    assert ctl.window_for(0).name != "Bone"  # MRI is not touched by an HU preset
+    ctl.drag_window(0, 30, 0)  # widen the MRI window of view 1
+    ctl.assign(3, "t1c1")
+    mr = ctl.state.mr_window
+    stats4 = ctl.loaded("t1c4").stats
+    stats1 = ctl.loaded("t1c1").stats
+    assert ctl.window_for(0) == mr.to_window(stats4)
+    assert ctl.window_for(3) == mr.to_window(stats1)
+    ctl.set_linked(2, False)
+    ctl.apply_preset("CT Brain", index=1)
+    assert ctl.window_for(1).name == "CT Brain"
+    assert ctl.window_for(2).name == "Bone"  # unlinked: kept its own
+    assert "own window" in ctl.frame(2, VIEW).corners["bottom_left"][1]
+    ctl.set_linked(2, True)
+    assert ctl.window_for(2).name == "CT Brain"
+
+
+def test_pair_modes_blend_two_visits_in_the_first_view(setup):
+    ctl, _ = setup
+    register_visit_4(ctl)
+    ctl.set_pair_mode("checkerboard", (0, 2))
+    ctl.state.checker_mm = 4.0
+    first = ctl._rgba(0, ctl._slice("t1c4", ctl.view_grid(0, VIEW), ctl.frame(2, VIEW).position_mm))
+    second = ctl.frame(2, VIEW).rgba
+    frame = ctl.frame(0, VIEW)
+    pixel_mm = frame.grid.pixel_mm
+    mask = checkerboard_mask(VIEW, max(1, round(4.0 / pixel_mm)))
+    np.testing.assert_array_equal(frame.rgba[mask], first[mask])
+    np.testing.assert_array_equal(frame.rgba[~mask], second[~mask])
+    assert "Checkerboard 4 mm squares" in frame.corners["top_left"]
+
+    ctl.set_pair_mode("flicker")
+    np.testing.assert_array_equal(ctl.frame(0, VIEW).rgba, first)
+    ctl.state.flicker_phase = 1
+    np.testing.assert_array_equal(ctl.frame(0, VIEW).rgba, second)
+
+    ctl.set_pair_mode("fade")
+    ctl.state.fade = 1.0
+    np.testing.assert_array_equal(ctl.frame(0, VIEW).rgba, second)
+
+    # subtraction of a registered visit that only differs by its scale: no change anywhere
+    ctl.set_pair_mode("subtraction")
+    frame = ctl.frame(0, VIEW)
+    assert frame.legend is not None and frame.legend.units == "IQR"
+    inside = frame.rgba[..., 3] > 0
+    assert inside.sum() > 1000
+    assert np.all(frame.rgba[inside][:, :3] >= 250)  # white: no change
+    assert frame.corners["top_left"][3].startswith("Subtraction: 2003-03-27")
+
+    ctl.set_pair_mode("subtraction", (0, 3))  # MRI minus CT: refused with a reason
+    ctl.assign(3, "ct2")
+    ctl.state.layout = "2x2"
+    assert any("not possible" in t for t in ctl.frame(0, VIEW).corners["top_left"])
+    with pytest.raises(ValueError):
+        ctl.set_pair_mode("overlay")

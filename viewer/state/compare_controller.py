@@ -1,0 +1,632 @@
+"""What user actions mean for the comparison view, and the frame each of its views paints (no Qt).
+
+Each view reslices its visit through the visit's registration on a grid of the view's own screen
+pixels in the reference frame (:func:`viewer.display.linking.viewport_grid`), so views of the
+same size show the same anatomical point at the same pixel and one crosshair, zoom and pan link
+them all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from viewer.core.catalog import SeriesEntry
+from viewer.core.geometry import apply_affine
+from viewer.core.transform import RegistrationState
+from viewer.core.volume import Volume
+from viewer.display.annotations import EdgeLetters, edge_letters, format_plane_position
+from viewer.display.compare import (
+    DivergingScale,
+    checkerboard,
+    fade,
+    normalisation,
+    subtract,
+)
+from viewer.display.linking import grid_point, link_views, shared_grid, viewport_grid
+from viewer.display.slicing import (
+    PLANE_AXIS_INDEX,
+    PLANES,
+    PlaneGrid,
+    SlicePositions,
+    SliceRequest,
+    SliceResult,
+    reslice,
+    slice_positions,
+)
+from viewer.display.window import (
+    AUTO_NAME,
+    NormalisedWindow,
+    WindowLevel,
+    WindowPreset,
+    apply_window,
+    colorize,
+    load_presets,
+)
+from viewer.state.comparison import (
+    LAYOUTS,
+    MAX_VIEWS,
+    PAIR_MODES,
+    ComparisonState,
+    view_count,
+)
+from viewer.state.controller import WINDOW_DRAG_PIXELS
+from viewer.state.registrations import RegistrationStore, preferred_series
+from viewer.state.session import LoadedSeries, Session
+from viewer.state.view import ZOOM_LIMITS
+
+STATE_TEXT = {
+    RegistrationState.NOT_REGISTERED: "⚠ Not registered (scanner position)",
+    RegistrationState.AUTOMATIC: "Registered: automatic (check, then accept)",
+    RegistrationState.MANUAL: "Registered: manual",
+    RegistrationState.ACCEPTED: "Registered: accepted ✓",
+}
+PAIR_NAMES = {
+    "fade": "Fade",
+    "checkerboard": "Checkerboard",
+    "flicker": "Flicker",
+    "subtraction": "Subtraction",
+}
+
+
+@dataclass(frozen=True, eq=False)
+class PaneFrame:
+    """Everything one comparison view paints.
+
+    Attributes
+    ----------
+    rgba : ndarray of uint8, shape (rows, columns, 4)
+        The view's pixels, one per screen pixel; transparent where there is no data.
+    grid : PlaneGrid
+        The view's screen grid in the reference frame.
+    position_mm : float
+        Reference-frame position of the plane along its axis (LPS mm).
+    crosshair_px : tuple of 2 float
+        (row, column) of the crosshair on ``grid``.
+    letters : EdgeLetters
+        Patient directions (reference frame) at the screen edges.
+    corners : dict of str to list of str
+        Text for ``"top_left"``, ``"top_right"``, ``"bottom_left"``, ``"bottom_right"``.
+    registration : RegistrationState or None
+        The shown series' registration state; None for the reference series.
+    legend : DivergingScale or None
+        The colour scale of a subtraction view.
+    """
+
+    rgba: np.ndarray
+    grid: PlaneGrid
+    position_mm: float
+    crosshair_px: tuple[float, float]
+    letters: EdgeLetters
+    corners: dict[str, list[str]]
+    registration: RegistrationState | None
+    legend: DivergingScale | None = None
+
+
+class ComparisonController:
+    """Interprets user actions on the comparison view.
+
+    Parameters
+    ----------
+    session : Session
+    registrations : RegistrationStore
+    state : ComparisonState, optional
+    presets : sequence of WindowPreset, optional
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        registrations: RegistrationStore,
+        state: ComparisonState | None = None,
+        presets: Sequence[WindowPreset] | None = None,
+    ) -> None:
+        self.session = session
+        self.registrations = registrations
+        self.state = state if state is not None else ComparisonState()
+        self.presets = tuple(presets) if presets is not None else load_presets()
+        self._centred = False
+        self._slices: dict[tuple, SliceResult] = {}
+        # connected before any view, so views never see the old case's series on a new catalogue
+        session.catalog_changed.connect(self._on_catalog)
+        session.status_changed.connect(self._maybe_centre)
+        registrations.changed.connect(self._maybe_centre)
+
+    # --- the case --------------------------------------------------------------------------
+
+    def open_case(self, reference_key: str | None = None) -> None:
+        """Show a newly opened case: the latest visit beside the previous one and the baseline.
+
+        The reference series defaults to the baseline visit's contrast MRI.
+        """
+        visits = [v for p in self.session.catalog.patients for v in p.visits]
+        chosen = [preferred_series(v) for v in visits]
+        keys = [s.key for s in chosen if s is not None]
+        # latest, previous, baseline, then the others from the latest back
+        order = keys[::-1][:2] + keys[:1] + keys[::-1][2:-1] if len(keys) > 2 else keys[::-1]
+        self._centred = False
+        self._slices.clear()
+        s = self.state
+        # the new series first: observers of the other fields look them up in the new case
+        s.panes = tuple((order + [None] * MAX_VIEWS)[:MAX_VIEWS])
+        s.unlinked, s.ct_window, s.mr_window = {}, None, None
+        s.zoom, s.pan_mm, s.active, s.pair_mode = 1.0, (0.0, 0.0), 0, "off"
+        s.pair = (0, 1)
+        s.layout = {0: "1x1", 1: "1x1", 2: "1x2"}.get(len(keys), "1x3")
+        self.registrations.reset(self.session.catalog, reference_key)
+        self._maybe_centre()
+
+    def _on_catalog(self) -> None:
+        self.open_case()
+
+    def set_reference(self, key: str) -> None:
+        """Choose another reference series (every registration starts over)."""
+        self.registrations.set_reference(key)
+        self._centred = False
+        self._maybe_centre()
+
+    def visible_indices(self) -> range:
+        """Indices of the views the layout shows."""
+        return range(view_count(self.state.layout))
+
+    def view_key(self, index: int) -> str | None:
+        """The series a view shows (in the ``"ortho"`` layout: the active view's, in all three)."""
+        if self.state.layout == "ortho":
+            return self.state.panes[self.state.active]
+        return self.state.panes[index] if 0 <= index < MAX_VIEWS else None
+
+    def view_plane(self, index: int) -> str:
+        """The plane a view shows."""
+        return PLANES[index % 3] if self.state.layout == "ortho" else self.state.plane
+
+    def keys_needed(self) -> list[str]:
+        """Series to have loaded: the reference, then every shown view's, without repeats."""
+        keys = [self.registrations.reference_key] + [
+            self.view_key(i) for i in self.visible_indices()
+        ]
+        known = {s.key for s in self.session.catalog.all_series()}
+        return [k for k in dict.fromkeys(keys) if k in known]
+
+    def assign(self, index: int, key: str | None) -> None:
+        """Show a series in a view (in the ``"ortho"`` layout: in all three)."""
+        if not 0 <= index < MAX_VIEWS:
+            raise ValueError(f"there is no view {index + 1}")
+        target = self.state.active if self.state.layout == "ortho" else index
+        panes = list(self.state.panes)
+        panes[target] = key
+        unlinked = dict(self.state.unlinked)
+        unlinked.pop(target, None)  # the new series' window is the linked one
+        self.state.unlinked = unlinked
+        self.state.panes = tuple(panes)
+        self._maybe_centre()
+
+    def set_active(self, index: int) -> None:
+        """Make a view the one keys and presets act on."""
+        if index in self.visible_indices() and self.state.layout != "ortho":
+            self.state.active = index
+
+    def set_layout(self, layout: str) -> None:
+        """Switch layout, keeping each view's series."""
+        if layout not in LAYOUTS:
+            raise ValueError(f"unknown layout {layout!r}; expected one of {tuple(LAYOUTS)}")
+        if self.state.active >= view_count(layout) and layout != "ortho":
+            self.state.active = 0
+        self.state.layout = layout
+
+    def set_plane(self, plane: str) -> None:
+        """Show another plane in every view, fitted."""
+        if plane not in PLANES:
+            raise ValueError(f"unknown plane {plane!r}; expected one of {PLANES}")
+        if plane != self.state.plane:
+            self.state.zoom, self.state.pan_mm = 1.0, (0.0, 0.0)
+            self.state.plane = plane
+
+    # --- volumes and the reference frame ---------------------------------------------------
+
+    def loaded(self, key: str | None) -> LoadedSeries | None:
+        """The loaded series (no preview: a view needs the whole volume), or None."""
+        found = self.session.loaded(key)
+        return None if found is None or found.is_preview else found
+
+    def _base(self) -> tuple[str, LoadedSeries] | None:
+        """The series that defines slice positions: the reference, else the first shown one."""
+        for key in self.keys_needed():
+            found = self.loaded(key)
+            if found is not None:
+                return key, found
+        return None
+
+    def _maybe_centre(self, *_: object) -> None:
+        if self._centred:
+            return
+        base = self._base()
+        if base is not None:
+            key, found = base
+            self._centred = True
+            self.state.crosshair_mm = tuple(  # type: ignore[assignment]
+                float(v) for v in self._to_reference(key, found.volume.center_patient())
+            )
+
+    def _to_reference(self, key: str, point_mm: np.ndarray) -> np.ndarray:
+        matrix = self.registrations.patient2reference(key)
+        return np.asarray(point_mm, float) if matrix is None else apply_affine(matrix, point_mm)
+
+    def positions(self, plane: str) -> SlicePositions | None:
+        """Slice positions on a plane: those of the base series in the reference frame."""
+        base = self._base()
+        if base is None:
+            return None
+        key, found = base
+        return slice_positions(
+            found.volume, plane, patient2reference=self.registrations.patient2reference(key)
+        )
+
+    def base_grid(self, plane: str) -> PlaneGrid | None:
+        """Grid that zoom 1 fits in a view: every shown visit, at the base series' pixel size."""
+        volumes: list[tuple[Volume, np.ndarray | None]] = []
+        for key in self.keys_needed():
+            found = self.loaded(key)
+            if found is not None:
+                volumes.append((found.volume, self.registrations.patient2reference(key)))
+        return shared_grid(plane, volumes) if volumes else None
+
+    # --- navigation ------------------------------------------------------------------------
+
+    def slice_index(self, index: int = 0) -> tuple[int, int] | None:
+        """(0-based slice, count) of a view's plane among the base series' positions."""
+        plane = self.view_plane(index)
+        positions = self.positions(plane)
+        if positions is None:
+            return None
+        axis = PLANE_AXIS_INDEX[plane]
+        return positions.index_of(self.state.crosshair_mm[axis]), positions.count
+
+    def scroll(self, steps: int, index: int | None = None) -> None:
+        """Move every view ``steps`` slices along a view's plane (the active view's by default)."""
+        plane = self.view_plane(self.state.active if index is None else index)
+        positions = self.positions(plane)
+        if positions is None:
+            return
+        axis = PLANE_AXIS_INDEX[plane]
+        current = positions.index_of(self.state.crosshair_mm[axis])
+        point = list(self.state.crosshair_mm)
+        point[axis] = positions.position(current + steps)
+        self.state.crosshair_mm = (point[0], point[1], point[2])
+
+    def go_to_slice(self, slice_index: int, index: int | None = None) -> None:
+        """Show slice ``slice_index`` (0-based, clamped) of a view's plane in every view."""
+        current = self.slice_index(self.state.active if index is None else index)
+        if current is not None:
+            self.scroll(slice_index - current[0], index)
+
+    def view_grid(self, index: int, viewport_px: tuple[int, int]) -> PlaneGrid | None:
+        """The grid of a view's screen pixels (rows, columns) in the reference frame."""
+        base = self.base_grid(self.view_plane(index))
+        if base is None or viewport_px[0] < 1 or viewport_px[1] < 1:
+            return None
+        return viewport_grid(base, viewport_px, zoom=self.state.zoom, pan_mm=self.state.pan_mm)
+
+    def point_at(self, index: int, viewport_px: tuple[int, int], row: float, column: float):
+        """Reference-frame point (LPS mm, shape (3,)) under a view's screen pixel, or None."""
+        grid = self.view_grid(index, viewport_px)
+        if grid is None:
+            return None
+        axis = PLANE_AXIS_INDEX[grid.plane]
+        return grid_point(grid, self.state.crosshair_mm[axis], row, column)
+
+    def click(self, index: int, viewport_px: tuple[int, int], row: float, column: float) -> None:
+        """Move the crosshair to the clicked point (in every view)."""
+        point = self.point_at(index, viewport_px, row, column)
+        if point is not None:
+            self.state.crosshair_mm = (float(point[0]), float(point[1]), float(point[2]))
+
+    def zoom_by(self, factor: float, fixed_point_mm: tuple[float, float] = (0.0, 0.0)) -> None:
+        """Magnify every view by ``factor``, keeping a point (mm from the view centre) still."""
+        old = self.state.zoom
+        new = float(np.clip(old * factor, *ZOOM_LIMITS))
+        if new == old:
+            return
+        pan = np.asarray(self.state.pan_mm)
+        point = np.asarray(fixed_point_mm, dtype=np.float64)
+        new_pan = (point + pan) * old / new - point
+        self.state.pan_mm = (float(new_pan[0]), float(new_pan[1]))
+        self.state.zoom = new
+
+    def pan_by(self, right_mm: float, down_mm: float) -> None:
+        """Move the image in every view by mm along (screen right, screen down)."""
+        self.state.pan_mm = (self.state.pan_mm[0] + right_mm, self.state.pan_mm[1] + down_mm)
+
+    def reset(self) -> None:
+        """Fit and centre every view, and restore the opening windows."""
+        self.state.zoom, self.state.pan_mm = 1.0, (0.0, 0.0)
+        self.state.ct_window, self.state.mr_window, self.state.unlinked = None, None, {}
+        self._centred = False
+        self._maybe_centre()
+
+    # --- window/level ----------------------------------------------------------------------
+
+    def _is_ct(self, found: LoadedSeries) -> bool:
+        return found.volume.metadata.modality == "CT" and found.volume.metadata.units == "HU"
+
+    def _linked_mr_window(self) -> NormalisedWindow | None:
+        if self.state.mr_window is not None:
+            return self.state.mr_window
+        for key in self.keys_needed():
+            found = self.loaded(key)
+            if found is not None and not self._is_ct(found):
+                return NormalisedWindow.from_window(found.stats.auto_window, found.stats)
+        return None
+
+    def window_for(self, index: int) -> WindowLevel | None:
+        """The window a view uses: its own if unlinked, else its modality's linked one."""
+        if index in self.state.unlinked:
+            return self.state.unlinked[index]
+        found = self.loaded(self.view_key(index))
+        return None if found is None else self._linked_window(found)
+
+    def _linked_window(self, found: LoadedSeries) -> WindowLevel:
+        if self._is_ct(found):
+            return self.state.ct_window or found.default_window
+        shared = self._linked_mr_window()
+        return found.default_window if shared is None else shared.to_window(found.stats)
+
+    def is_linked(self, index: int) -> bool:
+        """Whether a view's window follows the other views of its modality."""
+        return index not in self.state.unlinked
+
+    def set_linked(self, index: int, linked: bool) -> None:
+        """Link a view's window to its modality's, or give it its own (starting from the same)."""
+        unlinked = dict(self.state.unlinked)
+        if linked:
+            unlinked.pop(index, None)
+        else:
+            window = self.window_for(index)
+            if window is None:
+                return
+            unlinked[index] = window
+        self.state.unlinked = unlinked
+
+    def _set_window(self, index: int, window: WindowLevel) -> None:
+        found = self.loaded(self.view_key(index))
+        if found is None:
+            return
+        if index in self.state.unlinked:
+            self.state.unlinked = {**self.state.unlinked, index: window}
+        elif self._is_ct(found):
+            self.state.ct_window = window
+        else:
+            self.state.mr_window = NormalisedWindow.from_window(window, found.stats)
+
+    def drag_window(self, index: int, right_px: float, down_px: float) -> None:
+        """Change a view's window as a mouse drag does (right: wider, down: higher level)."""
+        found, window = self.loaded(self.view_key(index)), self.window_for(index)
+        if found is None or window is None:
+            return
+        span = max(window.width, (found.stats.range_high - found.stats.range_low) / 10.0, 1e-6)
+        per_px = span / WINDOW_DRAG_PIXELS
+        width = max(window.width + right_px * per_px, span * 1e-3)
+        self._set_window(index, WindowLevel(window.level + down_px * per_px, width, "Custom"))
+
+    def apply_preset(self, name: str, index: int | None = None) -> None:
+        """Apply a window preset to a view (the active one by default) and the views linked to it.
+
+        CT presets apply to CT views only; ``"Auto"`` gives the automatic window.
+        """
+        index = self.state.active if index is None else index
+        found = self.loaded(self.view_key(index))
+        if found is None:
+            return
+        if name == AUTO_NAME:
+            self._set_window(index, found.stats.auto_window)
+            return
+        for preset in self.presets:
+            if preset.name == name and preset.applies_to(found.volume.metadata.modality):
+                self._set_window(index, preset.window)
+                return
+
+    # --- labels ----------------------------------------------------------------------------
+
+    def baseline_date(self) -> dt.date | None:
+        """Date of the first dated visit."""
+        dates = [v.date for p in self.session.catalog.patients for v in p.visits if v.date]
+        return min(dates) if dates else None
+
+    def date_label(self, date: dt.date | None) -> str:
+        """A visit's date, or "Day N" after the baseline visit, as the state asks."""
+        if date is None:
+            return "Undated visit"
+        baseline = self.baseline_date()
+        if self.state.date_format == "day" and baseline is not None:
+            days = (date - baseline).days
+            return "Day 0 (baseline)" if days == 0 else f"Day {days}"
+        return date.isoformat()
+
+    def series_label(self, key: str) -> str:
+        """A one-line name of a series: visit label, modality and description."""
+        entry: SeriesEntry = self.session.entry(key)
+        date = self.date_label(self.session.visit_of(key).date)
+        return f"{date}  {entry.modality} {entry.description}".strip()
+
+    def registration_text(self, key: str) -> str:
+        """The registration state as a view shows it."""
+        if self.registrations.is_reference(key):
+            return "Reference series"
+        return STATE_TEXT[self.registrations.state(key)]
+
+    # --- frames ----------------------------------------------------------------------------
+
+    def _slice(self, key: str, grid: PlaneGrid, position_mm: float) -> SliceResult | None:
+        found = self.loaded(key)
+        if found is None:
+            return None
+        matrix = self.registrations.patient2reference(key)
+        cache_key = (
+            id(found.volume),
+            grid.plane,
+            position_mm,
+            tuple(grid.origin_mm),
+            grid.pixel_mm,
+            grid.shape,
+            None if matrix is None else matrix.tobytes(),
+        )
+        if cache_key not in self._slices:
+            if len(self._slices) > 4 * MAX_VIEWS:
+                self._slices.clear()
+            request = SliceRequest(found.volume, grid.plane, position_mm, matrix, grid)
+            self._slices[cache_key] = reslice(request)
+        return self._slices[cache_key]
+
+    def _rgba(self, index: int, result: SliceResult) -> np.ndarray | None:
+        window = self.window_for(index)
+        if window is None:
+            return None
+        return colorize(
+            apply_window(result.values, window.level, window.width), inside=result.inside
+        )
+
+    def set_pair_mode(self, mode: str, pair: tuple[int, int] | None = None) -> None:
+        """Blend two views (``pair``: view indices; the current pair by default) in the first."""
+        if mode not in PAIR_MODES:
+            raise ValueError(f"unknown pair mode {mode!r}; expected one of {PAIR_MODES}")
+        if pair is not None:
+            if pair[0] == pair[1] or not all(0 <= i < MAX_VIEWS for i in pair):
+                raise ValueError(f"a pair needs two different views, got {pair}")
+            self.state.pair = (int(pair[0]), int(pair[1]))
+        self.state.flicker_phase = 0
+        self.state.pair_mode = mode
+
+    def pair_keys(self) -> tuple[str, str] | None:
+        """The two series a pair mode compares, if it is on and both views show a series."""
+        if self.state.pair_mode == "off" or self.state.layout == "ortho":
+            return None
+        first, second = (self.view_key(i) for i in self.state.pair)
+        if first is None or second is None or first == second:
+            return None
+        return first, second
+
+    def frame(self, index: int, viewport_px: tuple[int, int]) -> PaneFrame | None:
+        """What view ``index`` paints at ``viewport_px`` (rows, columns); None until loaded."""
+        key = self.view_key(index)
+        grid = self.view_grid(index, viewport_px)
+        if key is None or grid is None:
+            return None
+        linked = link_views(self.state.crosshair_mm, [grid])[0]
+        result = self._slice(key, grid, linked.position_mm)
+        if result is None:
+            return None
+        rgba = self._rgba(index, result)
+        if rgba is None:
+            return None
+        pair = self.pair_keys()
+        legend = None
+        if pair is not None and index == self.state.pair[0]:
+            rgba, legend, pair_lines = self._pair_frame(grid, linked.position_mm, rgba, result)
+        else:
+            pair_lines = []
+        corners = self._corners(index, key, grid, linked.position_mm, pair_lines)
+        registration = (
+            None if self.registrations.is_reference(key) else self.registrations.state(key)
+        )
+        return PaneFrame(
+            rgba=rgba,
+            grid=grid,
+            position_mm=linked.position_mm,
+            crosshair_px=linked.crosshair_px,
+            letters=edge_letters(grid.slice2reference(linked.position_mm)),
+            corners=corners,
+            registration=registration,
+            legend=legend,
+        )
+
+    def _pair_frame(
+        self, grid: PlaneGrid, position_mm: float, first_rgba: np.ndarray, first: SliceResult
+    ) -> tuple[np.ndarray, DivergingScale | None, list[str]]:
+        """Blend the pair's two views in the first one's pixels."""
+        mode = self.state.pair_mode
+        first_key, second_key = self.pair_keys()  # type: ignore[misc]
+        second = self._slice(second_key, grid, position_mm)
+        second_rgba = None if second is None else self._rgba(self.state.pair[1], second)
+        if second is None or second_rgba is None:
+            return first_rgba, None, [f"{PAIR_NAMES[mode]}: waiting for the second visit"]
+        names = f"{self.series_label(first_key)}  ⇄  {self.series_label(second_key)}"
+        if mode == "fade":
+            line = f"Fade {self.state.fade * 100:.0f}% towards view {self.state.pair[1] + 1}"
+            return fade(first_rgba, second_rgba, self.state.fade), None, [line, names]
+        if mode == "checkerboard":
+            rgba = checkerboard(
+                first_rgba, second_rgba, square_mm=self.state.checker_mm, pixel_mm=grid.pixel_mm
+            )
+            return rgba, None, [f"Checkerboard {self.state.checker_mm:g} mm squares", names]
+        if mode == "flicker":
+            shown = (first_key, second_key)[self.state.flicker_phase % 2]
+            rgba = (first_rgba, second_rgba)[self.state.flicker_phase % 2]
+            return rgba, None, [f"Flicker: now {self.series_label(shown)}", names]
+        return self._subtraction(first_key, second_key, first, second, first_rgba)
+
+    def _subtraction(
+        self,
+        first_key: str,
+        second_key: str,
+        first: SliceResult,
+        second: SliceResult,
+        first_rgba: np.ndarray,
+    ) -> tuple[np.ndarray, DivergingScale | None, list[str]]:
+        dates = [self.session.visit_of(k).date or dt.date.min for k in (first_key, second_key)]
+        later_is_first = dates[0] >= dates[1]
+        later_key, earlier_key = (
+            (first_key, second_key) if later_is_first else (second_key, first_key)
+        )
+        later, earlier = (first, second) if later_is_first else (second, first)
+        later_found, earlier_found = self.loaded(later_key), self.loaded(earlier_key)
+        assert later_found is not None and earlier_found is not None
+        try:
+            difference = subtract(
+                later,
+                earlier,
+                later_normalisation=normalisation(later_found.volume, later_found.stats),
+                earlier_normalisation=normalisation(earlier_found.volume, earlier_found.stats),
+            )
+        except ValueError as exc:
+            return first_rgba, None, [f"Subtraction not possible: {exc}"]
+        scale = (
+            DivergingScale.default(difference.units)
+            if self.state.subtraction_limit is None
+            else DivergingScale(self.state.subtraction_limit, difference.units)
+        )
+        line = (
+            f"Subtraction: {self.series_label(later_key)} minus "
+            f"{self.date_label(self.session.visit_of(earlier_key).date)}"
+        )
+        return scale.to_rgba(difference), scale, [line, "red: brighter later · blue: darker"]
+
+    def _corners(
+        self, index: int, key: str, grid: PlaneGrid, position_mm: float, pair_lines: list[str]
+    ) -> dict[str, list[str]]:
+        entry, visit = self.session.entry(key), self.session.visit_of(key)
+        top_left = [
+            self.date_label(visit.date),
+            f"{entry.modality}  {entry.description}".strip(),
+        ]
+        if entry.contrast_agent:
+            top_left.append(f"Contrast: {entry.contrast_agent}")
+        top_left.append(self.registration_text(key))
+        top_left += pair_lines
+        axis = PLANE_AXIS_INDEX[grid.plane]
+        top_right = [grid.plane.capitalize(), format_plane_position(axis, position_mm)]
+        slice_index = self.slice_index(index)
+        if slice_index is not None:
+            top_right[0] += f"  {slice_index[0] + 1} / {slice_index[1]}"
+        window = self.window_for(index)
+        linked = "" if self.is_linked(index) else ", own window"
+        found = self.loaded(key)
+        units = " HU" if found is not None and self._is_ct(found) else ""
+        bottom_left = [f"View {index + 1}"]
+        if window is not None:
+            bottom_left.append(
+                f"W {window.width:.0f}  L {window.level:.0f}{units}  ({window.name}{linked})"
+            )
+        bottom_left.append(f"Zoom {self.state.zoom * 100:.0f}%")
+        return {"top_left": top_left, "top_right": top_right, "bottom_left": bottom_left}

@@ -1,0 +1,41 @@
+"""The in-app help: mouse, keys and display conventions (docs/keys.md says the same)."""
+
+HELP_HTML = """
+<h3>Interval — comparing visits</h3>
+<p>The case opens with the latest visit beside the previous one and the baseline, every visit
+drawn in the <b>reference frame</b> (by default the baseline contrast MRI; choose another in the
+Registration panel). Each view shows its visit's date (or Day N), series, registration state,
+plane, slice position in mm, orientation letters and a scale bar.</p>
+<p><b>Register all visits</b> (Registration panel) aligns every visit to the reference in the
+background; Cancel stops it. Check each with the <b>checkerboard</b> (Pair: Checkerboard, the
+visit's view with the reference's): edges must run straight across the square borders. Then
+<b>Accept</b>, or fix it: <b>Landmarks</b> (click a point on the reference view, then the same
+point on the visit's view; 3 pairs or more; residuals in mm; Apply fit) or <b>Nudge</b>.</p>
+<table cellpadding="3">
+<tr><td><b>Click</b></td><td>move the crosshair there: every view shows that point</td></tr>
+<tr><td><b>Mouse wheel</b>, ↑/↓, Page Up/Down</td><td>next / previous slice (all views)</td></tr>
+<tr><td>Home / End</td><td>first / last slice</td></tr>
+<tr><td><b>Ctrl+wheel</b></td><td>zoom all views about the mouse</td></tr>
+<tr><td><b>Left-drag</b></td><td>window (left/right: width) and level (up/down); linked per
+modality unless <i>Link W/L</i> is off for the view</td></tr>
+<tr><td><b>Right-drag</b>, middle-drag or Shift+left-drag</td><td>pan (single view: right-drag
+zooms)</td></tr>
+<tr><td>Double-click or R</td><td>reset zoom, pan and windows</td></tr>
+<tr><td>A / C / S</td><td>axial / coronal / sagittal</td></tr>
+<tr><td>1–5</td><td>CT presets (Brain, Subdural, Stroke, Bone, Soft tissue)</td></tr>
+<tr><td>0</td><td>automatic window (MRI: 1st–99.5th percentile of the tissue)</td></tr>
+<tr><td>Ctrl+1, 2, 3, 4, 6 / Ctrl+T</td><td>layouts 1x1, 1x2, 1x3, 2x2, 2x3 / one visit in
+three planes</td></tr>
+<tr><td>Visit strip</td><td>click a visit, then a view (or drag it onto a view)</td></tr>
+<tr><td>Nudge mode: arrows, Page Up/Down</td><td>shift the active view's visit 1 mm
+(Shift: 5 mm)</td></tr>
+<tr><td>Nudge mode: [ and ]</td><td>rotate it 1° about the crosshair (Shift: 5°)</td></tr>
+<tr><td>F1</td><td>this help</td></tr>
+</table>
+<p>Pair modes draw two views in the first one: <b>fade</b> (slider), <b>checkerboard</b> (square
+size in mm), <b>flicker</b> (two per second), <b>subtraction</b> (later minus earlier after
+intensity normalisation: red brighter later, blue darker, legend in HU or IQR).</p>
+<p>Images follow the radiological convention: the patient's right is on the screen's left in
+axial and coronal views; anterior is up in axial views and on the left in sagittal views. The
+status bar shows the value under the mouse in the single view (Hounsfield units for CT).</p>
+"""
