@@ -13,8 +13,8 @@ from viewer.io import load_series, scan_paths
 from viewer.io.nifti import write_nifti
 
 
-class _NoChoice(Exception):
-    """The series to convert is not determined; the message lists the candidates."""
+class SeriesChoiceError(Exception):
+    """Which series to use is not determined; the message lists the candidates."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         entry = choose_series(catalog, args.series, args.path)
         volume = load_series(entry, frame=args.frame)
         write_nifti(volume, args.output)
-    except _NoChoice as exc:
+    except SeriesChoiceError as exc:
         message, *choices = str(exc).split("\n")
         print_error("convert", message)
         for line in choices:
@@ -86,7 +86,7 @@ def choose_series(catalog: Catalog, wanted: str | None, path: str) -> SeriesEntr
     ------
     KeyError
         ``wanted`` matches no series or several (the message lists them).
-    _NoChoice
+    SeriesChoiceError
         No series, or several and nothing chosen.
     """
     if wanted is not None:
@@ -99,13 +99,13 @@ def choose_series(catalog: Catalog, wanted: str | None, path: str) -> SeriesEntr
         skipped = (
             f" ({len(catalog.skipped)} files skipped: see interval info)" if catalog.skipped else ""
         )
-        raise _NoChoice(f"{path}: no image series found{skipped}")
+        raise SeriesChoiceError(f"{path}: no image series found{skipped}")
     listing = "\n".join(
         f"  {s.series_number if s.series_number is not None else '-':>5}  {s.modality or '?':<3} "
         f"{s.description!r} ({s.shape[1]} x {s.shape[2]} x {s.shape[0]})  key {s.key}"
         for s in candidates
     )
-    raise _NoChoice(
+    raise SeriesChoiceError(
         f"{path} holds {len(candidates)} series; choose one with --series NUMBER, UID or key:\n"
         f"{listing}"
     )

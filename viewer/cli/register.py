@@ -16,7 +16,7 @@ import sys
 import SimpleITK as sitk
 
 from viewer.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, print_error, print_warning
-from viewer.cli.convert import _NoChoice, choose_series
+from viewer.cli.convert import SeriesChoiceError, choose_series
 from viewer.core.catalog import SeriesEntry
 from viewer.core.progress import ProgressCallback
 from viewer.errors import IntervalError, SaveError
@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         _write_transform(result, args.output)
         if args.resampled:
             write_nifti(resample_onto(moving, fixed, result.transform), args.resampled)
-    except _NoChoice as exc:
+    except SeriesChoiceError as exc:
         message, *choices = str(exc).split("\n")
         print_error("register", message)
         for line in choices:
@@ -119,8 +119,8 @@ def _choose(path: str, wanted: str | None, option: str) -> SeriesEntry:
     """Scan ``path`` and pick its series as ``interval convert`` does, naming our option."""
     try:
         return choose_series(scan_paths([path]), wanted, path)
-    except _NoChoice as exc:
-        raise _NoChoice(str(exc).replace("--series", option)) from None
+    except SeriesChoiceError as exc:
+        raise SeriesChoiceError(str(exc).replace("--series", option)) from None
 
 
 def _progress_printer() -> ProgressCallback | None:
