@@ -190,10 +190,11 @@ def random_oblique_case(seed=3):
     return volume, grid
 
 
-@pytest.mark.parametrize("copy_limit", [sampling.ITK_COPY_LIMIT_BYTES, 0])
+@pytest.mark.parametrize("compiled", [True, False])
 @pytest.mark.parametrize("position", [-22.0, 0.3, 17.9, 40.0])
-def test_fast_path_equals_scipy_map_coordinates(monkeypatch, copy_limit, position):
-    monkeypatch.setattr(sampling, "ITK_COPY_LIMIT_BYTES", copy_limit)
+def test_fast_path_equals_scipy_map_coordinates(monkeypatch, compiled, position):
+    if not compiled:
+        monkeypatch.setattr(sampling.kernels, "supports", lambda array: False)
     volume, grid = random_oblique_case()
     transform = rigid((11.0, -7.0, 9.0), (2.0, 3.0, -1.0))
     slice2voxel = volume.patient2voxel @ np.linalg.inv(transform) @ grid.slice2reference(position)
@@ -271,5 +272,9 @@ def test_prepared_and_big_endian_volumes_sample_alike():
         reslice(SliceRequest(v, "axial", 1.7, patient2reference=transform, grid=grid))
         for v in (volume, big_endian)
     )
-    np.testing.assert_array_equal(native.values, swapped.values)
+    # big-endian arrays go to scipy, native ones to the compiled kernel: equal within float32
+    # rounding where the volume is (outside it the values are unspecified)
     np.testing.assert_array_equal(native.inside, swapped.inside)
+    np.testing.assert_allclose(
+        native.values[native.inside], swapped.values[native.inside], atol=2e-3, rtol=0
+    )

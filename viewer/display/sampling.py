@@ -4,34 +4,24 @@ The plane is given by ``slice2voxel`` (4x4): screen pixel ``(row, column, 0, 1)`
 voxel index ``(slice, row, column)``. It already includes any registration, so a visit drawn
 through its transform and the reference series land on the same screen pixels.
 
-Speed (see benchmarks/bench_frame.py): trilinear sampling runs in ITK's resampler (SimpleITK),
-which steps along each screen row incrementally in C, uses both cores and releases the GIL; it
-equals ``scipy.ndimage.map_coordinates(order=1, mode="nearest")`` inside the volume. ITK needs its
-own copy of the voxels, made once per volume (:func:`prepare`) and kept while the volume lives;
-volumes larger than :data:`ITK_COPY_LIMIT_BYTES` are sampled with scipy instead (no copy, about
-four times slower).
-Only the bounding box of the volume's footprint on the grid is sampled.
+Speed (see benchmarks/bench_frame.py): trilinear sampling runs in a compiled kernel
+(:mod:`viewer.display.kernels`, numba) that reads the volume's own array (no copy), steps along
+each screen row, samples only the pixels on the volume, uses both cores and releases the GIL; it
+equals ``scipy.ndimage.map_coordinates(order=1, mode="nearest")`` within float32 rounding, and
+scipy samples what the kernel does not take (non-native byte order, unusual dtypes).
+Elsewhere only the bounding box of the volume's footprint on the grid is sampled.
 """
 
 from __future__ import annotations
 
-import threading
-import weakref
-
 import numpy as np
-import SimpleITK as sitk
 from scipy import ndimage
 
 from viewer.core.volume import Volume
-
-ITK_COPY_LIMIT_BYTES = 768 * 2**20
-"""Largest volume (array bytes) given a SimpleITK copy for fast sampling (768 MiB)."""
+from viewer.display import kernels
 
 TOLERANCE_VOXELS = 1e-6
 """Slack on the volume's edges, in voxels, so rounding never drops an edge pixel."""
-
-_images: weakref.WeakKeyDictionary[Volume, sitk.Image] = weakref.WeakKeyDictionary()
-_images_lock = threading.Lock()
 
 
 def footprint(
@@ -115,6 +105,29 @@ def sample_plane(
     rows_on = np.nonzero(first <= last)[0]
     if rows_on.size == 0:
         return np.zeros(shape, dtype), np.zeros(shape, bool), None
+    if not nearest and kernels.supports(volume.array):
+        values = kernels.trilinear(volume.array, slice2voxel, shape, first, last)
+    else:
+        values = _sample_box(volume, slice2voxel, shape, rows_on, first, last, nearest)
+    columns = np.arange(shape[1])
+    inside = (columns >= first[:, None]) & (columns <= last[:, None])
+    unreadable = _unreadable(volume, slice2voxel, inside)
+    if unreadable is not None:
+        inside &= ~unreadable
+    all_inside = bool(np.all(first == 0) and np.all(last == shape[1] - 1))
+    return values, (None if all_inside and unreadable is None else inside), unreadable
+
+
+def _sample_box(
+    volume: Volume,
+    slice2voxel: np.ndarray,
+    shape: tuple[int, int],
+    rows_on: np.ndarray,
+    first: np.ndarray,
+    last: np.ndarray,
+    nearest: bool,
+) -> np.ndarray:
+    """Sample the bounding box of the footprint with numpy/scipy; 0 around it."""
     r0, r1 = int(rows_on[0]), int(rows_on[-1]) + 1
     c0, c1 = int(first[rows_on].min()), int(last[rows_on].max()) + 1
     box2voxel = slice2voxel.copy()
@@ -123,22 +136,13 @@ def sample_plane(
     box = (
         _nearest(volume, box2voxel, box_shape)
         if nearest
-        else _trilinear(volume, box2voxel, box_shape)
+        else trilinear_reference(volume.array, box2voxel, box_shape)
     )
     if box_shape == tuple(shape):
-        values = box
-    else:
-        values = np.zeros(shape, dtype)
-        values[r0:r1, c0:c1] = box
-    columns = np.arange(shape[1])
-    inside = (columns >= first[:, None]) & (columns <= last[:, None])
-    unreadable = _unreadable(volume, slice2voxel, inside)
-    if unreadable is not None:
-        inside &= ~unreadable
-    all_inside = (
-        r0 == 0 and r1 == shape[0] and bool(np.all(first == 0) and np.all(last == shape[1] - 1))
-    )
-    return values, (None if all_inside and unreadable is None else inside), unreadable
+        return box
+    values = np.zeros(shape, box.dtype)
+    values[r0:r1, c0:c1] = box
+    return values
 
 
 def _unreadable(volume: Volume, slice2voxel: np.ndarray, inside: np.ndarray) -> np.ndarray | None:
@@ -164,27 +168,6 @@ def _nearest(volume: Volume, box2voxel: np.ndarray, shape: tuple[int, int]) -> n
         coordinate = box2voxel[k, 0] * rows + box2voxel[k, 1] * columns + box2voxel[k, 3]
         index.append(np.clip(np.floor(coordinate + 0.5), 0, n - 1).astype(np.intp))
     return volume.array[index[0], index[1], index[2]]
-
-
-def _trilinear(volume: Volume, box2voxel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Trilinear sample (edges clamped), float32, shape ``shape``."""
-    image = _itk_image(volume)
-    if image is None:
-        return trilinear_reference(volume.array, box2voxel, shape)
-    # ITK works in (x, y, z) = (column, row, slice) order; the output image's physical point
-    # (column, row, 0) is mapped to the input's, whose voxel indices are shifted by the padding.
-    to_xyz = box2voxel[:3][::-1]
-    matrix = np.column_stack([to_xyz[:, 1], to_xyz[:, 0], to_xyz[:, 2]])
-    transform = sitk.AffineTransform(3)
-    transform.SetMatrix(matrix.ravel().tolist())
-    transform.SetTranslation((to_xyz[:, 3] + 1.0).tolist())
-    resampler = sitk.ResampleImageFilter()
-    resampler.SetSize((int(shape[1]), int(shape[0]), 1))
-    resampler.SetTransform(transform)
-    resampler.SetInterpolator(sitk.sitkLinear)
-    resampler.SetOutputPixelType(sitk.sitkFloat32)
-    resampler.SetDefaultPixelValue(0.0)
-    return sitk.GetArrayFromImage(resampler.Execute(image))[0]
 
 
 def trilinear_reference(
@@ -213,35 +196,10 @@ def trilinear_reference(
 
 
 def prepare(volume: Volume) -> None:
-    """Make the fast sampler's copy of a volume now (e.g. in the loading worker).
+    """Get the compiled sampler for this volume's array ready (call it in a worker thread).
 
-    Otherwise the first oblique frame of the volume makes it: about 0.5 s for a 512x512x300 CT.
-    It holds as much memory as the volume's array, until the volume is released.
+    The first use of the kernel for a dtype compiles it (about 0.5-1 s) or, on later runs, loads
+    it from numba's disk cache (milliseconds); this pays that cost off the GUI thread.
+    ``viewer.state.session.prepare_series`` (the loading worker) is the place to call it.
     """
-    _itk_image(volume)
-
-
-def _itk_image(volume: Volume) -> sitk.Image | None:
-    """The volume as a SimpleITK image padded by one edge voxel on every side (cached).
-
-    The padding makes ITK interpolate the outer half voxel like the clamped reference instead
-    of treating it as outside. ``None`` for volumes over :data:`ITK_COPY_LIMIT_BYTES`.
-    """
-    array = volume.array
-    if array.dtype == np.bool_:
-        array = array.view(np.uint8)
-    if array.nbytes > ITK_COPY_LIMIT_BYTES or array.dtype.newbyteorder("=") not in _ITK_DTYPES:
-        return None
-    with _images_lock:
-        image = _images.get(volume)
-        if image is None:
-            padded = np.pad(array, 1, mode="edge").astype(array.dtype.newbyteorder("="), copy=False)
-            image = sitk.GetImageFromArray(padded)
-            _images[volume] = image
-        return image
-
-
-_ITK_DTYPES = {
-    np.dtype(t)
-    for t in (np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32, np.float32, np.float64)
-}
+    kernels.warm_up(volume.array)
