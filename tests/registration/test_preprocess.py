@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import SimpleITK as sitk
 
 from tests.registration.phantom import grid, render
 from viewer.core.volume import Volume, VolumeMetadata
+from viewer.errors import InvalidGeometryError
+from viewer.registration.automatic import register
 from viewer.registration.preprocess import (
     CT_WINDOW_HU,
     head_mask,
@@ -67,3 +70,26 @@ def test_head_mask_is_centred_on_the_head_in_ct_and_mri():
         centre = np.mean(np.argwhere(mask), axis=0)[::-1]  # (x, y, z) index
         centre_mm = np.array(image.TransformContinuousIndexToPhysicalPoint(centre.tolist()))
         assert np.linalg.norm(centre_mm) < 3.0, (modality, centre_mm)
+
+
+def test_a_thin_slab_registers_without_collapsing_its_coarse_levels():
+    """10 slices of 3 mm used to shrink below 4 voxels at the 8 mm level and crash ITK."""
+    z, y, x = np.indices((10, 64, 64))
+    head = (((y - 32) / 26.0) ** 2 + ((x - 32) / 22.0) ** 2 + ((z - 4.5) / 8.0) ** 2) < 1.0
+    lesion = ((y - 20) ** 2 + (x - 40) ** 2 + ((z - 5) * 1.5) ** 2) < 36  # breaks the symmetry
+    ventricle = ((y - 36) / 8.0) ** 2 + ((x - 27) / 3.0) ** 2 < 1.0
+    array = np.where(head, 400, 0) + 500 * lesion - 300 * (ventricle & head)
+    affine = np.diag([3.0, 2.0, 2.0, 1.0])
+    volume = Volume(array.astype(np.int16), affine, VolumeMetadata(modality="MR"))
+    shift = np.eye(4)
+    shift[:3, 3] = (3.0, -4.0, 0.0)
+    moved = Volume(array.astype(np.int16), shift @ affine, VolumeMetadata(modality="MR"))
+    result = register(volume, moved)
+    np.testing.assert_allclose(result.transform.moving2reference[:3, 3], [-3.0, 4.0, 0.0], atol=1.0)
+    np.testing.assert_allclose(result.transform.moving2reference[:3, :3], np.eye(3), atol=0.03)
+
+
+def test_a_volume_too_thin_to_register_is_refused_with_its_size():
+    volume = Volume(np.ones((3, 32, 32), np.int16), np.eye(4), VolumeMetadata(description="scout"))
+    with pytest.raises(InvalidGeometryError, match="scout is 3 x 32 x 32 voxels"):
+        register(volume, volume)

@@ -29,7 +29,12 @@ from viewer.core.progress import CancelCheck, ProgressCallback
 from viewer.core.transform import Registration, RegistrationState, Transform
 from viewer.core.volume import Volume
 from viewer.errors import OperationCancelled
-from viewer.registration.preprocess import head_mask, pyramid_level, working_image
+from viewer.registration.preprocess import (
+    check_registrable,
+    head_mask,
+    pyramid_level,
+    working_image,
+)
 from viewer.registration.sitk_bridge import (
     reference2moving_to_sitk,
     sitk_to_reference2moving,
@@ -185,6 +190,8 @@ def register(
     total = sum(len(stage_levels) for _, stage_levels in stages) * settings.max_iterations
     monitor = _Monitor(progress, cancelled, total, settings.max_iterations)
     monitor.check()
+    check_registrable(reference_image)
+    check_registrable(moving_image)
     fixed = working_image(reference_image, target_spacing_mm=settings.finest_spacing_mm)
     moving = working_image(moving_image, target_spacing_mm=settings.finest_spacing_mm)
     pyramid = [

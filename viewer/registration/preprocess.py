@@ -10,10 +10,13 @@ tests and the benchmark, at an eighth of the cost of a 1 mm grid.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import SimpleITK as sitk
 
 from viewer.core.volume import Volume
+from viewer.errors import InvalidGeometryError
 from viewer.registration.sitk_bridge import image_from_array
 
 CT_WINDOW_HU = (-100.0, 200.0)
@@ -50,15 +53,47 @@ def intensity_range(volume: Volume) -> tuple[float, float]:
     return float(low), float(max(high, low + 1e-6))
 
 
-def shrink_factors(spacing_xyz_mm: np.ndarray, target_mm: float) -> list[int]:
+MIN_VOXELS_PER_AXIS = 4
+"""Fewest voxels along any axis of a level: ITK's recursive Gaussian smoothing needs four."""
+
+
+def shrink_factors(
+    spacing_xyz_mm: np.ndarray, target_mm: float, size_xyz: Sequence[int] | None = None
+) -> list[int]:
     """Whole-voxel block size per axis (x, y, z) that brings the spacing nearest to ``target_mm``.
+
+    With ``size_xyz``, no axis is shrunk below :data:`MIN_VOXELS_PER_AXIS` voxels (a thin slab
+    keeps its few slices at the coarse levels instead of collapsing to one).
 
     Examples
     --------
     >>> shrink_factors(np.array([1.0, 1.25, 5.0]), 2.0)
     [2, 2, 1]
+    >>> shrink_factors(np.array([1.0, 1.0, 1.0]), 8.0, size_xyz=(256, 256, 12))
+    [8, 8, 3]
     """
-    return [max(1, round(target_mm / s)) for s in spacing_xyz_mm]
+    factors = [max(1, round(target_mm / s)) for s in spacing_xyz_mm]
+    if size_xyz is not None:
+        factors = [
+            min(f, max(1, n // MIN_VOXELS_PER_AXIS)) for f, n in zip(factors, size_xyz, strict=True)
+        ]
+    return factors
+
+
+def check_registrable(volume: Volume) -> None:
+    """Refuse a volume too thin to register (fewer than four voxels along an axis).
+
+    Raises
+    ------
+    viewer.errors.InvalidGeometryError
+        Naming the series and its size.
+    """
+    if min(volume.shape) < MIN_VOXELS_PER_AXIS:
+        raise InvalidGeometryError(
+            f"{volume.metadata.description or 'this series'} is {volume.shape[0]} x "
+            f"{volume.shape[1]} x {volume.shape[2]} voxels; registration needs at least "
+            f"{MIN_VOXELS_PER_AXIS} along every axis"
+        )
 
 
 def working_image(volume: Volume, *, target_spacing_mm: float) -> sitk.Image:
@@ -82,7 +117,7 @@ def working_image(volume: Volume, *, target_spacing_mm: float) -> sitk.Image:
     else:
         clipped = np.clip(volume.array, low, high, dtype=np.float32)
     image = image_from_array(clipped, volume.voxel2patient)
-    factors = shrink_factors(np.asarray(image.GetSpacing()), target_spacing_mm)
+    factors = shrink_factors(np.asarray(image.GetSpacing()), target_spacing_mm, image.GetSize())
     if any(f > 1 for f in factors):
         image = sitk.BinShrink(image, factors)
     return image
@@ -109,7 +144,7 @@ def pyramid_level(image: sitk.Image, *, spacing_mm: float, sigma_mm: float) -> s
     SimpleITK.Image
         Same patient geometry, coarser grid.
     """
-    factors = shrink_factors(np.asarray(image.GetSpacing()), spacing_mm)
+    factors = shrink_factors(np.asarray(image.GetSpacing()), spacing_mm, image.GetSize())
     level = sitk.BinShrink(image, factors) if any(f > 1 for f in factors) else image
     return sitk.SmoothingRecursiveGaussian(level, sigma_mm) if sigma_mm > 0 else level
 
