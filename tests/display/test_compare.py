@@ -88,6 +88,22 @@ def test_checkerboard_square_in_mm_follows_the_pixel_size():
         checkerboard(a, b, square_px=2, square_mm=4.0, pixel_mm=1.0)
     with pytest.raises(ValueError):
         checkerboard(a, b, square_mm=4.0)
+
+
+def test_anchored_checkerboard_squares_are_fixed_in_mm():
+    a, b = rgba_images((6, 8))
+    # pixel (0, 0) lies 3 mm right of and 1 mm below the anchor; 1 mm pixels, 2 mm squares
+    board = checkerboard(a, b, square_mm=2.0, pixel_mm=1.0, anchor_mm=(3.0, 1.0))
+    column_square = np.floor((3.0 + np.arange(8)) / 2.0) % 2  # 1 0 0 1 1 0 0 1
+    row_square = np.floor((1.0 + np.arange(6)) / 2.0) % 2  # 0 1 1 0 0 1
+    expected = row_square[:, None] == column_square[None, :]
+    np.testing.assert_array_equal(board[expected], a[expected])
+    np.testing.assert_array_equal(board[~expected], b[~expected])
+    # panning by one pixel moves the squares with the image: the anchor moves with it
+    panned = checkerboard(a, b, square_mm=2.0, pixel_mm=1.0, anchor_mm=(4.0, 1.0))
+    np.testing.assert_array_equal(panned[:, :-1] == a[:, :-1], board[:, 1:] == a[:, 1:])
+    with pytest.raises(ValueError):
+        checkerboard(a, b, square_px=2, anchor_mm=(0.0, 0.0))
     with pytest.raises(ValueError):
         checkerboard_mask((4, 4), 0)
 

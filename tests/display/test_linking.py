@@ -13,6 +13,7 @@ from viewer.display import (
     PLANES,
     PlaneGrid,
     SliceRequest,
+    foreground_box,
     grid_point,
     link_views,
     plane_grid,
@@ -125,3 +126,29 @@ def test_one_crosshair_cuts_three_orthogonal_views_through_it():
     assert [v.position_mm for v in views] == [44.0, -30.0, 12.5]
     for view, grid in zip(views, grids, strict=True):
         np.testing.assert_allclose(grid_point(grid, view.position_mm, *view.crosshair_px), point)
+
+
+def test_a_shared_grid_fits_the_heads_not_the_field_of_view():
+    shape = (20, 100, 120)
+    array = np.zeros(shape, np.int16)
+    array[5:15, 30:61, 40:71] = 500  # a 31 x 31 voxel "head" in a large field of view
+    array[0, 0, 0] = 900  # one bright noisy voxel in the air
+    volume = Volume(array, grid_affine(shape, (2.0, 1.0, 1.0)))
+    box = foreground_box(array, 100.0, min_fraction=0.001)
+    np.testing.assert_array_equal(box[0], [5, 30, 40])
+    np.testing.assert_array_equal(box[1], [14, 60, 70])
+    assert foreground_box(array, 100.0)[0].tolist() == [0, 0, 0]  # the noise counts without it
+    assert foreground_box(array, 1000.0) is None
+    whole = shared_grid("axial", [(volume, None)])
+    fitted = shared_grid("axial", [(volume, None)], boxes=[box], margin=0.1)
+    assert fitted.pixel_mm == whole.pixel_mm == 1.0
+    assert whole.shape == (100, 120)
+    # 31 voxels span 30 mm; 10 % more on each side: 36 mm, 37 pixel centres
+    assert fitted.shape == (37, 37)
+    head_corner = apply_affine(volume.voxel2patient, (5, 30, 40))
+    np.testing.assert_allclose(fitted.origin_mm[:2], head_corner[:2] - 3.0)
+    # a moved visit's head is covered where its registration puts it
+    moved = shared_grid("axial", [(volume, None), (volume, MOVED)], boxes=[box, box])
+    assert moved.shape[0] > 31 and moved.shape[1] > 31
+    with pytest.raises(ValueError):
+        shared_grid("axial", [(volume, None)], boxes=[box, box])

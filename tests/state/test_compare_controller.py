@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 
 from tests.state.helpers import axial_volume, catalog, entry, loaded
+from viewer.core.geometry import apply_affine
 from viewer.core.transform import Registration, RegistrationState, Transform
 from viewer.core.volume import Volume
-from viewer.display.compare import checkerboard_mask
+from viewer.display.annotations import format_position
+from viewer.display.linking import grid_point
 from viewer.state import Session
 from viewer.state.compare_controller import ComparisonController
 from viewer.state.registrations import RegistrationStore
@@ -91,7 +93,7 @@ def test_registered_visit_shows_the_same_anatomy_at_the_same_pixels(setup):
     assert not np.array_equal(before.rgba, reference.rgba)
     register_visit_4(ctl)
     after, reference = ctl.frame(0, VIEW), ctl.frame(2, VIEW)
-    assert after.corners["top_left"][2].startswith("Registered: automatic")
+    assert after.corners["top_left"][2].startswith("Auto-registered")
     # both are MRI: the linked normalised window makes twice the intensity look the same
     inside = (after.rgba[..., 3] > 0) & (reference.rgba[..., 3] > 0)
     assert inside.sum() > 1000
@@ -120,7 +122,7 @@ def test_scroll_click_zoom_and_pan_move_every_view_together(setup):
     assert all(np.allclose(g.origin_mm, grids[0].origin_mm) for g in grids)
     assert grids[0].pixel_mm == pytest.approx(ctl.view_grid(0, VIEW).pixel_mm)
     ctl.reset()
-    assert ctl.state.zoom == 1.0 and ctl.state.pan_mm == (0.0, 0.0)
+    assert ctl.state.zoom == 1.0 and ctl.state.pan_mm == {}
 
 
 def test_orthogonal_layout_shows_one_visit_in_three_planes(setup):
@@ -134,6 +136,21 @@ def test_orthogonal_layout_shows_one_visit_in_three_planes(setup):
     crosshair = np.array(ctl.state.crosshair_mm)
     assert ctl.frame(0, VIEW).position_mm == pytest.approx(crosshair[2])
     assert ctl.frame(1, VIEW).position_mm == pytest.approx(crosshair[1])
+    # panning the axial view leaves the coronal and sagittal ones where they were
+    before = [ctl.view_grid(i, VIEW).origin_mm for i in range(3)]
+    ctl.pan_by(8.0, -3.0, index=0)
+    after = [ctl.view_grid(i, VIEW).origin_mm for i in range(3)]
+    np.testing.assert_allclose(after[0], before[0] - [8.0, -3.0, 0.0])
+    np.testing.assert_allclose(after[1:], before[1:])
+    # zoom stays shared; zooming about a point of the axial view keeps the others centred
+    middle = [29.5, 39.5, 0.0, 1.0]  # the viewport's centre, in pixels
+    centres = [ctl.view_grid(i, VIEW).slice2reference(0.0) @ middle for i in (1, 2)]
+    pixels = [ctl.view_grid(i, VIEW).pixel_mm for i in range(3)]
+    ctl.zoom_by(2.0, (5.0, 5.0), index=0)
+    for i in range(3):
+        assert ctl.view_grid(i, VIEW).pixel_mm == pytest.approx(pixels[i] / 2)
+    for i, centre in zip((1, 2), centres, strict=True):
+        np.testing.assert_allclose(ctl.view_grid(i, VIEW).slice2reference(0.0) @ middle, centre)
 
 
 def test_windows_are_linked_per_modality_and_unlinkable(setup):
@@ -159,6 +176,16 @@ def test_windows_are_linked_per_modality_and_unlinkable(setup):
     assert ctl.window_for(2).name == "CT Brain"
 
 
+def squares_of_the_first(frame) -> np.ndarray:
+    """Pixels whose reference-frame point lies in a 4 mm square of the first visit."""
+    rows, columns = np.indices(frame.grid.shape)
+    pixels = np.stack([rows, columns, np.zeros_like(rows)], axis=-1).reshape(-1, 3)
+    points = apply_affine(frame.grid.slice2reference(frame.position_mm), pixels)
+    right, down = (points[:, 0], points[:, 1])  # axial: screen right is +x (L), down is +y (P)
+    parity = (np.floor(right / 4.0) + np.floor(down / 4.0)) % 2 == 0
+    return parity.reshape(frame.grid.shape)
+
+
 def test_pair_modes_blend_two_visits_in_the_first_view(setup):
     ctl, _ = setup
     register_visit_4(ctl)
@@ -167,11 +194,19 @@ def test_pair_modes_blend_two_visits_in_the_first_view(setup):
     first = ctl._rgba(0, ctl._slice("t1c4", ctl.view_grid(0, VIEW), ctl.frame(2, VIEW).position_mm))
     second = ctl.frame(2, VIEW).rgba
     frame = ctl.frame(0, VIEW)
-    pixel_mm = frame.grid.pixel_mm
-    mask = checkerboard_mask(VIEW, max(1, round(4.0 / pixel_mm)))
+    mask = squares_of_the_first(frame)
     np.testing.assert_array_equal(frame.rgba[mask], first[mask])
     np.testing.assert_array_equal(frame.rgba[~mask], second[~mask])
     assert "Checkerboard 4 mm squares" in frame.corners["top_left"]
+    # the squares stay on the anatomy when the views are panned (by a non-multiple of 4 mm)
+    ctl.pan_by(3.0, 1.5)
+    panned = ctl.frame(0, VIEW)
+    moved = squares_of_the_first(panned)  # same anatomy in the same squares, new pixels
+    assert not np.array_equal(moved, mask)
+    first_panned = ctl._rgba(0, ctl._slice("t1c4", panned.grid, panned.position_mm))
+    np.testing.assert_array_equal(panned.rgba[moved], first_panned[moved])
+    np.testing.assert_array_equal(panned.rgba[~moved], ctl.frame(2, VIEW).rgba[~moved])
+    ctl.pan_by(-3.0, -1.5)
 
     ctl.set_pair_mode("flicker")
     np.testing.assert_array_equal(ctl.frame(0, VIEW).rgba, first)
@@ -197,3 +232,44 @@ def test_pair_modes_blend_two_visits_in_the_first_view(setup):
     assert any("not possible" in t for t in ctl.frame(0, VIEW).corners["top_left"])
     with pytest.raises(ValueError):
         ctl.set_pair_mode("overlay")
+
+
+def probe_value(text: str) -> float:
+    return float(text.split("value ")[1].split()[0])
+
+
+def test_probe_reports_value_with_unit_and_both_positions(setup):
+    ctl, volumes = setup
+    register_visit_4(ctl)
+    row, column = 30.0, 40.0
+    grid = ctl.view_grid(0, VIEW)
+    point = grid_point(grid, ctl.state.crosshair_mm[2], row, column)
+    reference_text = ctl.probe(2, VIEW, row, column)
+    moving_text = ctl.probe(0, VIEW, row, column)
+    assert reference_text.startswith("View 3 1995-06-12  MR T1 post:  value ")
+    assert "no unit" in reference_text and "own scanner" not in reference_text
+    assert f"reference {format_position(point)}" in reference_text
+    # visit 4 is the reference's intensities doubled, its head moved by SHIFT_MM
+    assert probe_value(moving_text) == pytest.approx(2 * probe_value(reference_text), abs=2.0)
+    assert f"reference {format_position(point)}" in moving_text
+    assert f"own scanner {format_position(point + SHIFT_MM)}" in moving_text
+    # CT values in HU; outside the image there is no value
+    ctl.assign(1, "ct2")
+    assert " HU " in ctl.probe(1, VIEW, row, column)
+    ctl.zoom_by(0.2)
+    assert "outside the image" in ctl.probe(0, VIEW, 0.0, 0.0)
+
+
+def test_a_thumbnail_is_the_middle_axial_slice_once_loaded(setup):
+    ctl, volumes = setup
+    thumb = ctl.thumbnail("t1c3", 32)
+    assert thumb.shape == (32, 32, 4) and thumb.dtype == np.uint8
+    assert (thumb[..., 3] > 0).sum() > 500  # the slice fills most of it
+    # it is the middle slice, windowed as the series opens: compare with that slice's grey values
+    found = ctl.loaded("t1c3")
+    middle = volumes["t1c3"].array[volumes["t1c3"].shape[0] // 2]
+    low = found.default_window.level - found.default_window.width / 2
+    expected = np.clip((middle - low) / found.default_window.width, 0, 1) * 255
+    assert abs(float(thumb[..., 0][thumb[..., 3] > 0].mean()) - float(expected.mean())) < 12
+    ctl.session.set_catalog(ctl.session.catalog)  # nothing loaded any more
+    assert ctl.thumbnail("t1c3") is None

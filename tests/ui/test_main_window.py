@@ -52,7 +52,7 @@ def opened(window, qtbot, case_folder):
     w = window()
     w.open_paths([str(case_folder)])
     wait_loaded(qtbot, w)
-    w.compare_tools.layout_actions["1x1"].trigger()  # the single-series view
+    w.native_action.trigger()  # the single-series view
     return w
 
 

@@ -20,7 +20,14 @@ from viewer.display.compare import (
     normalisation,
     subtract,
 )
-from viewer.display.linking import LinkedView, grid_point, link_views, shared_grid, viewport_grid
+from viewer.display.linking import (
+    LinkedView,
+    foreground_box,
+    grid_point,
+    link_views,
+    shared_grid,
+    viewport_grid,
+)
 from viewer.display.sampling import sample_plane
 from viewer.display.slicing import (
     PLANE_AXIS_INDEX,
@@ -91,6 +98,7 @@ __all__ = [
     "sample_plane",
     "scale_bar",
     "shared_grid",
+    "foreground_box",
     "slice_positions",
     "subtract",
     "viewport_grid",

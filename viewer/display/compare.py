@@ -93,11 +93,14 @@ def checkerboard(
     square_px: int | None = None,
     square_mm: float | None = None,
     pixel_mm: float | None = None,
+    anchor_mm: tuple[float, float] | None = None,
 ) -> np.ndarray:
     """Interleave two images in squares: misregistration shows as edges broken at square borders.
 
     Give the square size either in pixels (``square_px``) or in mm (``square_mm`` with the grid's
-    ``pixel_mm``; rounded to whole pixels, at least one).
+    ``pixel_mm``; rounded to whole pixels, at least one). With ``anchor_mm`` the squares are
+    fixed in mm instead: their borders lie at whole multiples of ``square_mm`` from the anchor,
+    so they stay on the anatomy when the view is panned or zoomed.
 
     Parameters
     ----------
@@ -105,6 +108,9 @@ def checkerboard(
         Images of the same shape and dtype (RGBA slices, or values).
     square_px : int, optional
     square_mm, pixel_mm : float, optional
+    anchor_mm : tuple of 2 float, optional
+        Position of pixel (0, 0)'s centre, mm along (columns, rows) from the anchor (e.g. the
+        reference frame's origin projected on the plane). Needs ``square_mm`` and ``pixel_mm``.
 
     Returns
     -------
@@ -118,7 +124,17 @@ def checkerboard(
         if not (pixel_mm and pixel_mm > 0 and square_mm and square_mm > 0):
             raise ValueError("a square size in mm needs a positive square_mm and pixel_mm")
         square_px = max(1, round(square_mm / pixel_mm))
-    mask = checkerboard_mask(first.shape[:2], square_px)
+    elif anchor_mm is not None:
+        raise ValueError("anchored squares need their size in mm (square_mm and pixel_mm)")
+    if anchor_mm is None:
+        mask = checkerboard_mask(first.shape[:2], square_px)
+    else:
+        assert square_mm is not None and pixel_mm is not None
+        rows, columns = (
+            np.floor((anchor + np.arange(n) * pixel_mm) / square_mm).astype(np.int64) % 2
+            for anchor, n in zip(anchor_mm[::-1], first.shape[:2], strict=True)
+        )
+        mask = rows[:, None] == columns[None, :]
     if first.ndim == 3:
         mask = mask[:, :, None]
     return np.where(mask, first, second)

@@ -23,11 +23,49 @@ from viewer.core.volume import Volume
 from viewer.display.slicing import (
     PLANE_AXIS_INDEX,
     PlaneGrid,
-    _corners_reference,
     _volume2reference,
     plane_axes,
     plane_grid,
 )
+
+
+def foreground_box(
+    array: np.ndarray, threshold: float, *, min_fraction: float = 0.0
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The voxel index box of the values above a threshold (the head, not the air around it).
+
+    Parameters
+    ----------
+    array : ndarray of shape (slices, rows, columns)
+    threshold : float
+        In the array's units (e.g. HU).
+    min_fraction : float
+        A slab (one index on an axis) belongs to the box only if more than this fraction of its
+        voxels is above ``threshold``, so a few noisy voxels in the air do not widen the box.
+
+    Returns
+    -------
+    (low, high) : tuple of 2 ndarray of int, shape (3,), or None
+        First and last (inclusive) index on each axis holding a value above ``threshold``;
+        None when no value does.
+
+    Examples
+    --------
+    >>> a = np.zeros((4, 5, 6)); a[1, 2:4, 3] = 7
+    >>> [v.tolist() for v in foreground_box(a, 1.0)]
+    [[1, 2, 3], [1, 3, 3]]
+    """
+    above = np.asarray(array) > threshold
+    low, high = [], []
+    for axis in range(3):
+        others = tuple(a for a in range(3) if a != axis)
+        counts = above.sum(axis=others)
+        hits = np.flatnonzero(counts > min_fraction * (above.size // above.shape[axis]))
+        if hits.size == 0:
+            return None
+        low.append(hits[0])
+        high.append(hits[-1])
+    return np.array(low), np.array(high)
 
 
 def shared_grid(
@@ -35,6 +73,8 @@ def shared_grid(
     volumes: Sequence[tuple[Volume, np.ndarray | None]],
     *,
     pixel_mm: float | None = None,
+    boxes: Sequence[tuple[np.ndarray, np.ndarray] | None] | None = None,
+    margin: float = 0.0,
 ) -> PlaneGrid:
     """One grid on a plane that covers every linked volume in the reference frame.
 
@@ -47,6 +87,11 @@ def shared_grid(
     pixel_mm : float, optional
         Pixel edge in mm; by default the one :func:`plane_grid` chooses for the first volume, so
         the reference series is shown at its own resolution.
+    boxes : sequence of ((3,) int, (3,) int) or None, optional
+        Per volume, the voxel index box to cover (e.g. :func:`foreground_box`: the head, so a
+        view fits the anatomy rather than the scanner's field of view); None: the whole volume.
+    margin : float
+        Extra room on every side, as a fraction of the covered extent.
 
     Returns
     -------
@@ -58,12 +103,19 @@ def shared_grid(
     volume, transform = volumes[0]
     pixel = plane_grid(volume, plane, patient2reference=transform, pixel_mm=pixel_mm).pixel_mm
     right, down, _ = plane_axes(plane)
+    boxes = [None] * len(volumes) if boxes is None else list(boxes)
+    if len(boxes) != len(volumes):
+        raise ValueError(f"{len(boxes)} boxes given for {len(volumes)} volumes")
     lows, highs = [], []
-    for volume, transform in volumes:
-        points = _corners_reference(_volume2reference(volume, transform), volume.shape)
+    for (volume, transform), box in zip(volumes, boxes, strict=True):
+        first, last = (np.zeros(3), np.array(volume.shape) - 1) if box is None else box
+        corners = np.array(np.meshgrid(*zip(first, last, strict=True), indexing="ij"))
+        points = apply_affine(_volume2reference(volume, transform), corners.reshape(3, -1).T)
         lows.append([(points @ right).min(), (points @ down).min()])
         highs.append([(points @ right).max(), (points @ down).max()])
     low, high = np.min(lows, axis=0), np.max(highs, axis=0)
+    room = (high - low) * margin
+    low, high = low - room, high + room
     # round up: unlike one volume's own grid, a shared grid must reach every visit's last voxel
     columns, rows = (np.ceil((high - low) / pixel - 1e-6) + 1).astype(int)
     origin = right * low[0] + down * low[1]

@@ -9,6 +9,7 @@ them all.
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,7 +19,12 @@ from viewer.core.catalog import SeriesEntry
 from viewer.core.geometry import apply_affine
 from viewer.core.transform import RegistrationState
 from viewer.core.volume import Volume
-from viewer.display.annotations import EdgeLetters, edge_letters, format_plane_position
+from viewer.display.annotations import (
+    EdgeLetters,
+    edge_letters,
+    format_plane_position,
+    format_position,
+)
 from viewer.display.compare import (
     DivergingScale,
     checkerboard,
@@ -26,7 +32,13 @@ from viewer.display.compare import (
     normalisation,
     subtract,
 )
-from viewer.display.linking import grid_point, link_views, shared_grid, viewport_grid
+from viewer.display.linking import (
+    foreground_box,
+    grid_point,
+    link_views,
+    shared_grid,
+    viewport_grid,
+)
 from viewer.display.slicing import (
     PLANE_AXIS_INDEX,
     PLANES,
@@ -34,6 +46,7 @@ from viewer.display.slicing import (
     SlicePositions,
     SliceRequest,
     SliceResult,
+    plane_axes,
     reslice,
     slice_positions,
 )
@@ -60,10 +73,19 @@ from viewer.state.view import ZOOM_LIMITS
 
 STATE_TEXT = {
     RegistrationState.NOT_REGISTERED: "⚠ Not registered (scanner position)",
-    RegistrationState.AUTOMATIC: "Registered: automatic (check, then accept)",
+    RegistrationState.AUTOMATIC: "Auto-registered: check, then Accept",
     RegistrationState.MANUAL: "Registered: manual",
     RegistrationState.ACCEPTED: "Registered: accepted ✓",
 }
+REFERENCE_TEXT = "Reference series"
+THUMBNAIL_PX = 44
+"""Edge of a visit's thumbnail in the visit strip, screen pixels."""
+FIT_MARGIN = 0.04
+"""Room around the heads at zoom 1, as a fraction of their extent on each side."""
+HEAD_THRESHOLD = 0.1
+"""Head voxels: above this fraction of a volume's robust intensity span (air lies below)."""
+HEAD_MIN_FRACTION = 0.002
+"""Slabs with fewer head voxels than this fraction are noise in the air, not head."""
 PAIR_NAMES = {
     "fade": "Fade",
     "checkerboard": "Checkerboard",
@@ -130,6 +152,10 @@ class ComparisonController:
         self.presets = tuple(presets) if presets is not None else load_presets()
         self._centred = False
         self._slices: dict[tuple, SliceResult] = {}
+        # weak: a volume dropped from the session takes its box with it
+        self._boxes: weakref.WeakKeyDictionary[Volume, tuple[np.ndarray, np.ndarray] | None] = (
+            weakref.WeakKeyDictionary()
+        )
         # connected before any view, so views never see the old case's series on a new catalogue
         session.catalog_changed.connect(self._on_catalog)
         session.status_changed.connect(self._maybe_centre)
@@ -153,7 +179,7 @@ class ComparisonController:
         # the new series first: observers of the other fields look them up in the new case
         s.panes = tuple((order + [None] * MAX_VIEWS)[:MAX_VIEWS])
         s.unlinked, s.ct_window, s.mr_window = {}, None, None
-        s.zoom, s.pan_mm, s.active, s.pair_mode = 1.0, (0.0, 0.0), 0, "off"
+        s.zoom, s.pan_mm, s.active, s.pair_mode = 1.0, {}, 0, "off"
         s.pair = (0, 1)
         s.layout = {0: "1x1", 1: "1x1", 2: "1x2"}.get(len(keys), "1x3")
         self.registrations.reset(self.session.catalog, reference_key)
@@ -221,7 +247,7 @@ class ComparisonController:
         if plane not in PLANES:
             raise ValueError(f"unknown plane {plane!r}; expected one of {PLANES}")
         if plane != self.state.plane:
-            self.state.zoom, self.state.pan_mm = 1.0, (0.0, 0.0)
+            self.state.zoom, self.state.pan_mm = 1.0, {}
             self.state.plane = plane
 
     # --- volumes and the reference frame ---------------------------------------------------
@@ -265,13 +291,33 @@ class ComparisonController:
         )
 
     def base_grid(self, plane: str) -> PlaneGrid | None:
-        """Grid that zoom 1 fits in a view: every shown visit, at the base series' pixel size."""
+        """Grid that zoom 1 fits in a view: every shown visit's head, at the base pixel size.
+
+        The head (:meth:`head_box`), not the scanner's field of view, fills the view, with a
+        small margin, so heads are not small in the 1x3 layout.
+        """
         volumes: list[tuple[Volume, np.ndarray | None]] = []
+        boxes = []
         for key in self.keys_needed():
             found = self.loaded(key)
             if found is not None:
                 volumes.append((found.volume, self.registrations.patient2reference(key)))
-        return shared_grid(plane, volumes) if volumes else None
+                boxes.append(self.head_box(found))
+        if not volumes:
+            return None
+        return shared_grid(plane, volumes, boxes=boxes, margin=FIT_MARGIN)
+
+    def head_box(self, found: LoadedSeries) -> tuple[np.ndarray, np.ndarray] | None:
+        """Voxel index box of a volume's head (computed once per volume), or None if empty."""
+        volume = found.volume
+        if volume not in self._boxes:
+            stats = found.stats
+            # air is near range_low on CT and MRI alike; tissue lies well above a tenth of the span
+            threshold = stats.range_low + HEAD_THRESHOLD * (stats.range_high - stats.range_low)
+            self._boxes[volume] = foreground_box(
+                volume.array, threshold, min_fraction=HEAD_MIN_FRACTION
+            )
+        return self._boxes[volume]
 
     # --- navigation ------------------------------------------------------------------------
 
@@ -307,7 +353,12 @@ class ComparisonController:
         base = self.base_grid(self.view_plane(index))
         if base is None or viewport_px[0] < 1 or viewport_px[1] < 1:
             return None
-        return viewport_grid(base, viewport_px, zoom=self.state.zoom, pan_mm=self.state.pan_mm)
+        pan = self.pan_of(self.view_plane(index))
+        return viewport_grid(base, viewport_px, zoom=self.state.zoom, pan_mm=pan)
+
+    def pan_of(self, plane: str) -> tuple[float, float]:
+        """The image offset of a plane's views, mm along (screen right, screen down)."""
+        return self.state.pan_mm.get(plane, (0.0, 0.0))
 
     def point_at(self, index: int, viewport_px: tuple[int, int], row: float, column: float):
         """Reference-frame point (LPS mm, shape (3,)) under a view's screen pixel, or None."""
@@ -317,31 +368,81 @@ class ComparisonController:
         axis = PLANE_AXIS_INDEX[grid.plane]
         return grid_point(grid, self.state.crosshair_mm[axis], row, column)
 
+    def probe(self, index: int, viewport_px: tuple[int, int], row: float, column: float) -> str:
+        """The status line for the mouse over a view's screen pixel ("" outside any image).
+
+        The visit, the value drawn there (trilinear in the reference frame, as on screen; HU for
+        CT), and the point in the reference frame and in that visit's own patient coordinates.
+        """
+        key = self.view_key(index)
+        grid = self.view_grid(index, viewport_px)
+        if key is None or grid is None:
+            return ""
+        position = link_views(self.state.crosshair_mm, [grid])[0].position_mm
+        result = self._slice(key, grid, position)
+        found = self.loaded(key)
+        if result is None or found is None:
+            return ""
+        point = grid_point(grid, position, row, column)
+        matrix = self.registrations.patient2reference(key)
+        own = point if matrix is None else apply_affine(np.linalg.inv(matrix), point)
+        r, c = int(round(row)), int(round(column))
+        inside = 0 <= r < grid.shape[0] and 0 <= c < grid.shape[1]
+        inside = inside and (result.inside is None or bool(result.inside[r, c]))
+        units = found.volume.metadata.units
+        if not inside:
+            value = "outside the image"
+        else:
+            number = float(result.values[r, c])
+            text = f"{number:.0f}" if abs(number) >= 100 else f"{number:.3g}"
+            value = f"value {text} {units}" if units else f"value {text} (MR signal, no unit)"
+        where = f"reference {format_position(point)}"
+        if not self.registrations.is_reference(key):
+            where += f"   ·   own scanner {format_position(own)}"
+        return f"View {index + 1} {self.series_label(key)}:  {value}   ·   {where}"
+
     def click(self, index: int, viewport_px: tuple[int, int], row: float, column: float) -> None:
         """Move the crosshair to the clicked point (in every view)."""
         point = self.point_at(index, viewport_px, row, column)
         if point is not None:
             self.state.crosshair_mm = (float(point[0]), float(point[1]), float(point[2]))
 
-    def zoom_by(self, factor: float, fixed_point_mm: tuple[float, float] = (0.0, 0.0)) -> None:
-        """Magnify every view by ``factor``, keeping a point (mm from the view centre) still."""
+    def zoom_by(
+        self,
+        factor: float,
+        fixed_point_mm: tuple[float, float] = (0.0, 0.0),
+        index: int | None = None,
+    ) -> None:
+        """Magnify every view by ``factor``, keeping a point still in view ``index``.
+
+        ``fixed_point_mm``: the point, mm from the view's centre (the active view by default);
+        the other planes of the ``"ortho"`` layout keep their centres still.
+        """
         old = self.state.zoom
         new = float(np.clip(old * factor, *ZOOM_LIMITS))
         if new == old:
             return
-        pan = np.asarray(self.state.pan_mm)
-        point = np.asarray(fixed_point_mm, dtype=np.float64)
-        new_pan = (point + pan) * old / new - point
-        self.state.pan_mm = (float(new_pan[0]), float(new_pan[1]))
+        plane = self.view_plane(self.state.active if index is None else index)
+        pans = {}
+        for other, pan in {plane: self.pan_of(plane), **self.state.pan_mm}.items():
+            point = np.asarray(fixed_point_mm if other == plane else (0.0, 0.0), np.float64)
+            new_pan = (point + np.asarray(pan)) * old / new - point
+            pans[other] = (float(new_pan[0]), float(new_pan[1]))
+        self.state.pan_mm = pans
         self.state.zoom = new
 
-    def pan_by(self, right_mm: float, down_mm: float) -> None:
-        """Move the image in every view by mm along (screen right, screen down)."""
-        self.state.pan_mm = (self.state.pan_mm[0] + right_mm, self.state.pan_mm[1] + down_mm)
+    def pan_by(self, right_mm: float, down_mm: float, index: int | None = None) -> None:
+        """Move the image by mm along (screen right, screen down) in every view of a view's plane.
+
+        ``index``: the view dragged (the active one by default).
+        """
+        plane = self.view_plane(self.state.active if index is None else index)
+        right, down = self.pan_of(plane)
+        self.state.pan_mm = {**self.state.pan_mm, plane: (right + right_mm, down + down_mm)}
 
     def reset(self) -> None:
         """Fit and centre every view, and restore the opening windows."""
-        self.state.zoom, self.state.pan_mm = 1.0, (0.0, 0.0)
+        self.state.zoom, self.state.pan_mm = 1.0, {}
         self.state.ct_window, self.state.mr_window, self.state.unlinked = None, None, {}
         self._centred = False
         self._maybe_centre()
@@ -429,6 +530,29 @@ class ComparisonController:
 
     # --- labels ----------------------------------------------------------------------------
 
+    def thumbnail(self, key: str, size_px: int = THUMBNAIL_PX) -> np.ndarray | None:
+        """A small middle axial slice of a loaded series, fitted to its head; None until loaded.
+
+        Drawn in the series' own patient coordinates with its opening window: it only has to
+        tell the visits apart.
+
+        Returns
+        -------
+        ndarray of uint8, shape (size_px, size_px, 4), or None
+        """
+        found = self.loaded(key)
+        if found is None:
+            return None
+        volume = found.volume
+        base = shared_grid("axial", [(volume, None)], boxes=[self.head_box(found)])
+        grid = viewport_grid(base, (size_px, size_px))
+        position = float(volume.center_patient()[PLANE_AXIS_INDEX["axial"]])
+        result = reslice(SliceRequest(volume, "axial", position, None, grid))
+        window = found.default_window
+        return colorize(
+            apply_window(result.values, window.level, window.width), inside=result.inside
+        )
+
     def baseline_date(self) -> dt.date | None:
         """Date of the first dated visit."""
         dates = [v.date for p in self.session.catalog.patients for v in p.visits if v.date]
@@ -453,7 +577,7 @@ class ComparisonController:
     def registration_text(self, key: str) -> str:
         """The registration state as a view shows it."""
         if self.registrations.is_reference(key):
-            return "Reference series"
+            return REFERENCE_TEXT
         return STATE_TEXT[self.registrations.state(key)]
 
     # --- frames ----------------------------------------------------------------------------
@@ -556,8 +680,14 @@ class ComparisonController:
             line = f"Fade {self.state.fade * 100:.0f}% towards view {self.state.pair[1] + 1}"
             return fade(first_rgba, second_rgba, self.state.fade), None, [line, names]
         if mode == "checkerboard":
+            right, down, _ = plane_axes(grid.plane)
+            # squares fixed in the reference frame: they stay on the anatomy when panning
             rgba = checkerboard(
-                first_rgba, second_rgba, square_mm=self.state.checker_mm, pixel_mm=grid.pixel_mm
+                first_rgba,
+                second_rgba,
+                square_mm=self.state.checker_mm,
+                pixel_mm=grid.pixel_mm,
+                anchor_mm=(float(grid.origin_mm @ right), float(grid.origin_mm @ down)),
             )
             return rgba, None, [f"Checkerboard {self.state.checker_mm:g} mm squares", names]
         if mode == "flicker":

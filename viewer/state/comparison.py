@@ -55,8 +55,10 @@ class ComparisonState:
         The linked point, reference-frame LPS mm; every view cuts through it.
     zoom : float
         Linked magnification (1 fits the case in a view).
-    pan_mm : tuple of 2 float
-        Linked image offset, mm along (screen right, screen down).
+    pan_mm : dict of str to tuple of 2 float
+        Image offset of each plane's views, mm along (screen right, screen down); a plane not
+        in it is centred. Per plane, so panning the axial view of the ``"ortho"`` layout leaves
+        the coronal one where it is; views of one plane share it. Replace, do not mutate.
     ct_window : WindowLevel or None
         Window of linked CT views, in HU (None: the CT opening preset).
     mr_window : NormalisedWindow or None
@@ -86,7 +88,7 @@ class ComparisonState:
     plane: str = "axial"
     crosshair_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
     zoom: float = 1.0
-    pan_mm: tuple[float, float] = (0.0, 0.0)
+    pan_mm: dict[str, tuple[float, float]] = field(default_factory=dict)
     ct_window: WindowLevel | None = None
     mr_window: NormalisedWindow | None = None
     unlinked: dict[int, WindowLevel] = field(default_factory=dict)

@@ -14,6 +14,7 @@ from psygnal import Signal
 from viewer.core.catalog import Catalog, SeriesEntry, Visit
 from viewer.core.progress import CancelCheck, ProgressCallback
 from viewer.core.volume import Volume
+from viewer.display import sampling
 from viewer.display.window import (
     IntensityStats,
     WindowLevel,
@@ -100,6 +101,7 @@ def prepare_series(
         on_first_slices=preview if on_preview is not None else None,
     )
     stats = intensity_stats(volume.array)
+    sampling.prepare(volume)  # compile the oblique sampler here, not in the GUI's first frame
     return LoadedSeries(volume, stats, default_window(volume, presets, stats))
 
 

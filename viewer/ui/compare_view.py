@@ -5,7 +5,7 @@ Mouse and keys in a view
 * click: move the crosshair there (every view follows); in landmark mode: place a landmark
 * wheel, Up/Down, Page Up/Page Down: next/previous slice in every view; Home/End: first/last
 * Ctrl+wheel: zoom (every view, about the mouse)
-* right-drag or middle-drag (or Shift+left-drag): pan every view
+* right-drag or middle-drag (or Shift+left-drag): pan every view of the plane
 * left-drag: window/level (every view of the same modality, unless the view is unlinked)
 * double-click: reset zoom, pan and windows
 * in nudge mode: arrows move the visit 1 mm in the screen plane, Page Up/Down along the plane
@@ -35,7 +35,12 @@ from PySide6.QtWidgets import QGridLayout, QWidget
 
 from viewer.core.transform import RegistrationState
 from viewer.display.annotations import scale_bar
-from viewer.state.compare_controller import ComparisonController, PaneFrame
+from viewer.state.compare_controller import (
+    REFERENCE_TEXT,
+    STATE_TEXT,
+    ComparisonController,
+    PaneFrame,
+)
 from viewer.state.comparison import LAYOUTS, MAX_VIEWS
 from viewer.ui.qt_image import rgba_to_qimage
 from viewer.ui.slice_view import (
@@ -63,6 +68,8 @@ STATE_COLOURS = {
     RegistrationState.ACCEPTED: QColor("#7ddc8a"),
 }
 LANDMARK_COLOUR = QColor("#ff5fd2")
+STATE_LINES = {*STATE_TEXT.values(), REFERENCE_TEXT}
+"""The corner lines drawn in their registration state's colour."""
 
 
 @dataclass
@@ -90,6 +97,8 @@ class PaneView(QWidget):
         View index and the clicked reference-frame point (ndarray (3,), LPS mm), in landmark mode.
     pressed(int)
         The view was pressed (to show a visit chosen in the strip here).
+    probe_changed(str)
+        The value and position under the mouse, for the status bar ("" when it leaves).
 
     Attributes
     ----------
@@ -102,6 +111,7 @@ class PaneView(QWidget):
 
     clicked = Signal(int, object)
     pressed = Signal(int)
+    probe_changed = Signal(str)
 
     def __init__(self, controller: ComparisonController, index: int, parent=None) -> None:
         super().__init__(parent)
@@ -227,12 +237,15 @@ class PaneView(QWidget):
         line = painter.fontMetrics().height()
         left = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
         right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        metrics = painter.fontMetrics()
         for i, text in enumerate(frame.corners.get("top_left", [])):
             colour = TEXT_COLOUR
-            if text.startswith(("⚠", "Registered", "Reference")):
+            if text in STATE_LINES:
                 colour = STATE_COLOURS[frame.registration]
             box = QRectF(m, m + i * line, w - 2 * m, line)
-            _shadowed_text(painter, box, left, text, colour)
+            # a narrow view ends a long line with "…" rather than cutting a word in half
+            shown = metrics.elidedText(text, Qt.TextElideMode.ElideRight, int(box.width()))
+            _shadowed_text(painter, box, left, shown, colour)
         # plane and position sit above the scale bar, out of the way of the long visit lines
         position = frame.corners.get("top_right", [])
         for i, text in enumerate(position):
@@ -306,9 +319,12 @@ class PaneView(QWidget):
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
         """Window or pan while dragging."""
         drag = self._drag
+        pos = event.position()
+        self.probe_changed.emit(
+            self.controller.probe(self.index, self.viewport_px(), pos.y() - 0.5, pos.x() - 0.5)
+        )
         if drag is None:
             return
-        pos = event.position()
         if not drag.moved:
             distance = abs(pos.x() - drag.start.x()) + abs(pos.y() - drag.start.y())
             if distance < CLICK_SLOP_PX:
@@ -320,7 +336,7 @@ class PaneView(QWidget):
         if drag.mode == "window" and not self.landmark_mode:
             self.controller.drag_window(self.index, dx, dy)
         elif drag.mode == "pan" and frame is not None:
-            self.controller.pan_by(dx * frame.grid.pixel_mm, dy * frame.grid.pixel_mm)
+            self.controller.pan_by(dx * frame.grid.pixel_mm, dy * frame.grid.pixel_mm, self.index)
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
         """A left press without a drag is a click: crosshair, or a landmark."""
@@ -335,6 +351,10 @@ class PaneView(QWidget):
             else:
                 self.controller.click(self.index, self.viewport_px(), row, column)
         event.accept()
+
+    def leaveEvent(self, event: object) -> None:  # noqa: N802 - Qt override
+        """The mouse left: nothing to probe."""
+        self.probe_changed.emit("")
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
         """Reset zoom, pan and windows."""
@@ -351,9 +371,9 @@ class PaneView(QWidget):
             pixel = frame.grid.pixel_mm if frame is not None else 1.0
             pos = event.position()
             fixed = ((pos.x() - self.width() / 2) * pixel, (pos.y() - self.height() / 2) * pixel)
-            pan = self.controller.state.pan_mm
+            pan = self.controller.pan_of(self.controller.view_plane(self.index))
             fixed = (fixed[0] - pan[0], fixed[1] - pan[1])
-            self.controller.zoom_by(ZOOM_PER_WHEEL_NOTCH ** (delta / WHEEL_STEP), fixed)
+            self.controller.zoom_by(ZOOM_PER_WHEEL_NOTCH ** (delta / WHEEL_STEP), fixed, self.index)
         else:
             self._wheel_remainder += delta
             steps = int(self._wheel_remainder / WHEEL_STEP)

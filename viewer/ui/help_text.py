@@ -6,9 +6,10 @@ HELP_HTML = """
 drawn in the <b>reference frame</b> (by default the baseline contrast MRI; choose another in the
 Registration panel). Each view shows its visit's date (or Day N), series, registration state,
 plane, slice position in mm, orientation letters and a scale bar.</p>
-<p><b>Register all visits</b> (Registration panel) aligns every visit to the reference in the
-background; Cancel stops it. Check each with the <b>checkerboard</b> (Pair: Checkerboard, the
-visit's view with the reference's): edges must run straight across the square borders. Then
+<p>Every visit is <b>registered automatically</b> to the reference in the background as the case
+opens (Cancel stops it; <b>Register all visits</b> runs it again). Check each with the
+<b>checkerboard</b> (Pair: Checkerboard, the visit's view with the reference's): edges must
+run straight across the square borders. Then
 <b>Accept</b>, or fix it: <b>Landmarks</b> (click a point on the reference view, then the same
 point on the visit's view; 3 pairs or more; residuals in mm; Apply fit) or <b>Nudge</b>.</p>
 <table cellpadding="3">
@@ -18,8 +19,10 @@ point on the visit's view; 3 pairs or more; residuals in mm; Apply fit) or <b>Nu
 <tr><td><b>Ctrl+wheel</b></td><td>zoom all views about the mouse</td></tr>
 <tr><td><b>Left-drag</b></td><td>window (left/right: width) and level (up/down); linked per
 modality unless <i>Link W/L</i> is off for the view</td></tr>
-<tr><td><b>Right-drag</b>, middle-drag or Shift+left-drag</td><td>pan (single view: right-drag
-zooms)</td></tr>
+<tr><td><b>Right-drag</b>, middle-drag or Shift+left-drag</td><td>pan the views of that plane
+(3 planes: each plane on its own; native view: right-drag zooms)</td></tr>
+<tr><td>N</td><td>native view: the active view's series alone on its own grid, not resliced
+(a layout button returns)</td></tr>
 <tr><td>Double-click or R</td><td>reset zoom, pan and windows</td></tr>
 <tr><td>A / C / S</td><td>axial / coronal / sagittal</td></tr>
 <tr><td>1–5</td><td>CT presets (Brain, Subdural, Stroke, Bone, Soft tissue)</td></tr>
@@ -37,5 +40,6 @@ size in mm), <b>flicker</b> (two per second), <b>subtraction</b> (later minus ea
 intensity normalisation: red brighter later, blue darker, legend in HU or IQR).</p>
 <p>Images follow the radiological convention: the patient's right is on the screen's left in
 axial and coronal views; anterior is up in axial views and on the left in sagittal views. The
-status bar shows the value under the mouse in the single view (Hounsfield units for CT).</p>
+status bar shows the value under the mouse (Hounsfield units for CT) and its position in the
+reference frame and in the visit's own scanner coordinates.</p>
 """

@@ -131,13 +131,17 @@ class MainWindow(QMainWindow):
         self.addToolBar(self.compare_tools)
         self._build_status_bar()
         self._help: QDialog | None = None
+        # set when a case opens: registration starts once its first views are on screen
+        self._register_when_shown = False
         self.registration.connect_views(self.comparison_view, self.registration_panel)
         self.registration.message.connect(lambda text: self.statusBar().showMessage(text, 10_000))
         self.registration.busy_changed.connect(self._update_busy)
         self.registration.progress.connect(self._on_progress)
+        self.registration.busy_changed.connect(self._on_registration_busy)
         self.visit_strip.chosen.connect(self._on_visit_chosen)
         for pane in self.comparison_view.panes:
             pane.pressed.connect(self._on_view_pressed)
+            pane.probe_changed.connect(self._show_probe)
         self.comparison.state.events.layout.connect(self._on_layout)
         self.comparison.state.events.panes.connect(self._load_views)
         self.comparison.state.events.active.connect(self._sync_active)
@@ -208,6 +212,14 @@ class MainWindow(QMainWindow):
             label="MRI Auto",
         )
         bar.addSeparator()
+        self.native_action = QAction("Native", self, checkable=True)
+        self.native_action.setShortcut("N")
+        self.native_action.setToolTip(
+            "Show the active view's series alone, on its own scanner grid, not resliced into "
+            "the reference frame (N)"
+        )
+        self.native_action.triggered.connect(self.set_native)
+        bar.addAction(self.native_action)
         reset = QAction("Reset", self)
         reset.setShortcut("R")
         reset.setToolTip("Fit the image, centre it and restore the window (R or double-click)")
@@ -322,6 +334,7 @@ class MainWindow(QMainWindow):
             self.slice_view.set_notice(f"No images found in {where}{skipped}.")
             return
         self.slice_view.set_notice("")
+        self._register_when_shown = True
         first = default_series(catalog)
         self.select_series(first.key if first else None)
         self._on_layout(self.comparison.state.layout)
@@ -367,6 +380,10 @@ class MainWindow(QMainWindow):
         if busy:
             self.progress_bar.setRange(0, 0)  # "working" until the first progress report
 
+    def _on_registration_busy(self, busy: bool) -> None:
+        if busy:
+            self.task_label.setText("Registering visits")
+
     def _show_probe(self, text: str) -> None:
         self.probe_label.setText(text or PROBE_HINT)
 
@@ -406,7 +423,7 @@ class MainWindow(QMainWindow):
 
     @property
     def comparing(self) -> bool:
-        """Whether the linked comparison views are shown (any layout but 1x1)."""
+        """Whether the linked comparison views are shown (not the native single view)."""
         return self.views.currentWidget() is self.comparison_view
 
     def _set_plane(self, plane: str) -> None:
@@ -424,15 +441,24 @@ class MainWindow(QMainWindow):
             self.comparison.assign(self.comparison.state.active, key)
 
     def _on_layout(self, layout: str) -> None:
-        """1x1 shows the active view's series alone (the single-series view); others the grid."""
-        if layout == "1x1":
+        """Every layout, 1x1 included, shows linked views in the reference frame."""
+        if self.native_action.isChecked():
+            self.set_native(False)
+
+    def set_native(self, on: bool) -> None:
+        """Show the active view's series alone on its own grid (on), or the linked views (off).
+
+        The native view shows the series in its own patient coordinates, not resliced.
+        """
+        self.native_action.setChecked(on)
+        if on:
             key = self.comparison.view_key(self.comparison.state.active)
             if key is not None and key != self.view_state.series_key:
                 self.select_series(key)
             self.views.setCurrentWidget(self.slice_view)
+            self._sync_series(self.view_state.series_key)
         else:
             self.views.setCurrentWidget(self.comparison_view)
-        self._sync_series(self.view_state.series_key)
 
     def _sync_active(self, *_: object) -> None:
         if not self.comparing:
@@ -457,12 +483,19 @@ class MainWindow(QMainWindow):
         """Read the next series a comparison view needs (one at a time, in a worker)."""
         if self.pane_loader.busy:
             return
-        for key in self.comparison.keys_needed():
+        needed = self.comparison.keys_needed()
+        for key in needed:
             if self.session.status(key) is LoadStatus.NOT_LOADED:
                 # busy before the status changes, so the status signal does not start another
                 self.pane_loader.start(self._load_work(self.session.entry(key)), context=key)
                 self.session.mark_loading(key)
                 return
+        if self._register_when_shown and not any(
+            self.session.status(k) is LoadStatus.LOADING for k in needed
+        ):
+            # the views are painted unregistered first; each result straightens one visit
+            self._register_when_shown = False
+            self.registration.register_all(quiet=True)
 
     def _on_view_loaded(self, key: object, loaded: LoadedSeries) -> None:
         self.session.add_loaded(str(key), loaded)

@@ -14,7 +14,7 @@ from PySide6.QtCore import QObject, Qt, QThreadPool, Signal
 from PySide6.QtGui import QKeyEvent
 
 from viewer.core.progress import CancelCheck, ProgressCallback
-from viewer.core.transform import Registration
+from viewer.core.transform import Registration, RegistrationState
 from viewer.core.volume import Volume
 from viewer.display.slicing import plane_axes
 from viewer.io.load import load_series
@@ -26,6 +26,8 @@ from viewer.ui.compare_view import ComparisonView, Marker
 from viewer.ui.registration_panel import RegistrationPanel
 from viewer.ui.workers import TaskRunner
 
+USER_STATES = (RegistrationState.MANUAL, RegistrationState.ACCEPTED)
+"""Registrations the user made or checked; an automatic result arriving later keeps off them."""
 NUDGE_STEP_MM = 1.0
 NUDGE_STEP_DEG = 1.0
 NUDGE_FAST = 5.0
@@ -83,15 +85,20 @@ class RegistrationRunner(QObject):
 
     # --- register all ----------------------------------------------------------------------
 
-    def register_all(self) -> None:
-        """Register every visit to the reference series in the background."""
+    def register_all(self, *, quiet: bool = False) -> None:
+        """Register every visit to the reference series in the background.
+
+        ``quiet``: say nothing when there is nothing to register (when a case opens).
+        """
         reference = self.registrations.reference_key
         if reference is None:
-            self.message.emit("Open a case first: there is no reference series.")
+            if not quiet:
+                self.message.emit("Open a case first: there is no reference series.")
             return
         jobs = registration_jobs(self.session.catalog, reference)
         if not jobs:
-            self.message.emit("Nothing to register: every series shares the reference's frame.")
+            if not quiet:
+                self.message.emit("Nothing to register: every series shares the reference's frame.")
             return
         # volumes already in memory are reused; the others are read in the worker
         in_memory: dict[str, Volume] = {}
@@ -131,6 +138,8 @@ class RegistrationRunner(QObject):
     def _store(self, registration: Registration) -> None:
         if registration.reference_key != self.registrations.reference_key:
             return  # the reference changed while it ran
+        if self.registrations.state(registration.series_key) in USER_STATES:
+            return  # the user fixed or accepted this visit meanwhile: their work wins
         self.registrations.put(registration)
 
     def _on_done(self, _: object, count: int) -> None:
