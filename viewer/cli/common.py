@@ -22,3 +22,11 @@ def print_error(command: str, message: str) -> None:
 def print_warning(message: str) -> None:
     """Print ``warning: <message>`` on standard error."""
     print(f"warning: {' '.join(str(message).split())}", file=sys.stderr)
+
+
+def print_choices(command: str, message: str) -> None:
+    """Print a multi-line message: its first line as the error, the rest (the choices) below."""
+    first, *choices = message.split("\n")
+    print_error(command, first)
+    for line in choices:
+        print(line, file=sys.stderr)

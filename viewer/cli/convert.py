@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
-from viewer.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, print_error, print_warning
+from viewer.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    print_choices,
+    print_error,
+    print_warning,
+)
 from viewer.core.catalog import Catalog, SeriesEntry
 from viewer.errors import IntervalError
 from viewer.io import load_series, scan_paths
@@ -56,10 +62,7 @@ def run(args: argparse.Namespace) -> int:
         volume = load_series(entry, frame=args.frame)
         write_nifti(volume, args.output)
     except SeriesChoiceError as exc:
-        message, *choices = str(exc).split("\n")
-        print_error("convert", message)
-        for line in choices:
-            print(line, file=sys.stderr)
+        print_choices("convert", str(exc))
         return EXIT_FAILED
     except KeyError as exc:
         print_error("convert", f"--series {exc.args[0]}")

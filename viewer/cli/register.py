@@ -15,7 +15,14 @@ import sys
 
 import SimpleITK as sitk
 
-from viewer.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, print_error, print_warning
+from viewer.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    print_choices,
+    print_error,
+    print_warning,
+)
 from viewer.cli.convert import SeriesChoiceError, choose_series
 from viewer.core.catalog import SeriesEntry
 from viewer.core.progress import ProgressCallback
@@ -94,10 +101,7 @@ def run(args: argparse.Namespace) -> int:
         if args.resampled:
             write_nifti(resample_onto(moving, fixed, result.transform), args.resampled)
     except SeriesChoiceError as exc:
-        message, *choices = str(exc).split("\n")
-        print_error("register", message)
-        for line in choices:
-            print(line, file=sys.stderr)
+        print_choices("register", str(exc))
         return EXIT_FAILED
     except KeyError as exc:
         print_error("register", f"series: {exc.args[0]}")
