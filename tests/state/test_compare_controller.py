@@ -165,8 +165,9 @@ def test_windows_are_linked_per_modality_and_unlinkable(setup):
     mr = ctl.state.mr_window
     stats4 = ctl.loaded("t1c4").stats
     stats1 = ctl.loaded("t1c1").stats
-    assert ctl.window_for(0) == mr.to_window(stats4)
-    assert ctl.window_for(3) == mr.to_window(stats1)
+    # the dragged window is named as the toolbar shows it, in every linked MRI view
+    assert ctl.window_for(0) == mr.to_window(stats4, "Custom")
+    assert ctl.window_for(3) == mr.to_window(stats1, "Custom")
     ctl.set_linked(2, False)
     ctl.apply_preset("CT Brain", index=1)
     assert ctl.window_for(1).name == "CT Brain"

@@ -94,6 +94,48 @@ PAIR_NAMES = {
 }
 
 
+def head_box(found: LoadedSeries) -> tuple[np.ndarray, np.ndarray] | None:
+    """Voxel index box (lowest, highest; (slice, row, column)) of a volume's head, or None."""
+    stats = found.stats
+    # air is near range_low on CT and MRI alike; tissue lies well above a tenth of the span
+    threshold = stats.range_low + HEAD_THRESHOLD * (stats.range_high - stats.range_low)
+    return foreground_box(found.volume.array, threshold, min_fraction=HEAD_MIN_FRACTION)
+
+
+def series_thumbnail(
+    found: LoadedSeries,
+    size_px: int = THUMBNAIL_PX,
+    *,
+    box: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
+    """A small middle axial slice of a series, fitted to its head, with its opening window.
+
+    Drawn in the series' own patient coordinates, not the reference frame: it only has to tell
+    the visits apart. Safe in a worker thread (it touches nothing shared).
+
+    Parameters
+    ----------
+    found : LoadedSeries
+    size_px : int
+        Edge of the square thumbnail, pixels.
+    box : tuple of 2 ndarray, optional
+        The head's voxel box if known (:func:`head_box` otherwise).
+
+    Returns
+    -------
+    ndarray of uint8, shape (size_px, size_px, 4)
+    """
+    volume = found.volume
+    if box is None:
+        box = head_box(found)
+    base = shared_grid("axial", [(volume, None)], boxes=[box])
+    grid = viewport_grid(base, (size_px, size_px))
+    position_mm = float(volume.center_patient()[PLANE_AXIS_INDEX["axial"]])
+    result = reslice(SliceRequest(volume, "axial", position_mm, None, grid))
+    window = found.default_window
+    return colorize(apply_window(result.values, window.level, window.width), inside=result.inside)
+
+
 @dataclass(frozen=True, eq=False)
 class PaneFrame:
     """Everything one comparison view paints.
@@ -152,6 +194,8 @@ class ComparisonController:
         self.presets = tuple(presets) if presets is not None else load_presets()
         self._centred = False
         self._slices: dict[tuple, SliceResult] = {}
+        # small images only: a visit's volume is not kept alive for its thumbnail
+        self._thumbnails: dict[str, np.ndarray] = {}
         # weak: a volume dropped from the session takes its box with it
         self._boxes: weakref.WeakKeyDictionary[Volume, tuple[np.ndarray, np.ndarray] | None] = (
             weakref.WeakKeyDictionary()
@@ -175,10 +219,11 @@ class ComparisonController:
         order = keys[::-1][:2] + keys[:1] + keys[::-1][2:-1] if len(keys) > 2 else keys[::-1]
         self._centred = False
         self._slices.clear()
+        self._thumbnails.clear()
         s = self.state
         # the new series first: observers of the other fields look them up in the new case
         s.panes = tuple((order + [None] * MAX_VIEWS)[:MAX_VIEWS])
-        s.unlinked, s.ct_window, s.mr_window = {}, None, None
+        s.unlinked, s.ct_window, s.mr_window, s.mr_window_name = {}, None, None, AUTO_NAME
         s.zoom, s.pan_mm, s.active, s.pair_mode = 1.0, {}, 0, "off"
         s.pair = (0, 1)
         s.layout = {0: "1x1", 1: "1x1", 2: "1x2"}.get(len(keys), "1x3")
@@ -311,12 +356,7 @@ class ComparisonController:
         """Voxel index box of a volume's head (computed once per volume), or None if empty."""
         volume = found.volume
         if volume not in self._boxes:
-            stats = found.stats
-            # air is near range_low on CT and MRI alike; tissue lies well above a tenth of the span
-            threshold = stats.range_low + HEAD_THRESHOLD * (stats.range_high - stats.range_low)
-            self._boxes[volume] = foreground_box(
-                volume.array, threshold, min_fraction=HEAD_MIN_FRACTION
-            )
+            self._boxes[volume] = head_box(found)
         return self._boxes[volume]
 
     # --- navigation ------------------------------------------------------------------------
@@ -444,6 +484,7 @@ class ComparisonController:
         """Fit and centre every view, and restore the opening windows."""
         self.state.zoom, self.state.pan_mm = 1.0, {}
         self.state.ct_window, self.state.mr_window, self.state.unlinked = None, None, {}
+        self.state.mr_window_name = AUTO_NAME
         self._centred = False
         self._maybe_centre()
 
@@ -472,7 +513,9 @@ class ComparisonController:
         if self._is_ct(found):
             return self.state.ct_window or found.default_window
         shared = self._linked_mr_window()
-        return found.default_window if shared is None else shared.to_window(found.stats)
+        if shared is None:
+            return found.default_window
+        return shared.to_window(found.stats, self.state.mr_window_name)
 
     def is_linked(self, index: int) -> bool:
         """Whether a view's window follows the other views of its modality."""
@@ -499,6 +542,8 @@ class ComparisonController:
         elif self._is_ct(found):
             self.state.ct_window = window
         else:
+            # the name first: observers of mr_window read it
+            self.state.mr_window_name = window.name
             self.state.mr_window = NormalisedWindow.from_window(window, found.stats)
 
     def drag_window(self, index: int, right_px: float, down_px: float) -> None:
@@ -531,27 +576,40 @@ class ComparisonController:
     # --- labels ----------------------------------------------------------------------------
 
     def thumbnail(self, key: str, size_px: int = THUMBNAIL_PX) -> np.ndarray | None:
-        """A small middle axial slice of a loaded series, fitted to its head; None until loaded.
-
-        Drawn in the series' own patient coordinates with its opening window: it only has to
-        tell the visits apart.
+        """A visit's thumbnail: made in the background (:meth:`store_thumbnail`) or when loaded.
 
         Returns
         -------
         ndarray of uint8, shape (size_px, size_px, 4), or None
+            None while the series is neither loaded nor thumbnailed in the background.
         """
+        stored = self._thumbnails.get(key)
+        if stored is not None and stored.shape[:2] == (size_px, size_px):
+            return stored
         found = self.loaded(key)
         if found is None:
             return None
-        volume = found.volume
-        base = shared_grid("axial", [(volume, None)], boxes=[self.head_box(found)])
-        grid = viewport_grid(base, (size_px, size_px))
-        position = float(volume.center_patient()[PLANE_AXIS_INDEX["axial"]])
-        result = reslice(SliceRequest(volume, "axial", position, None, grid))
-        window = found.default_window
-        return colorize(
-            apply_window(result.values, window.level, window.width), inside=result.inside
-        )
+        rgba = series_thumbnail(found, size_px, box=self.head_box(found))
+        if size_px == THUMBNAIL_PX:
+            self._thumbnails[key] = rgba
+        return rgba
+
+    def store_thumbnail(self, key: str, rgba: np.ndarray) -> None:
+        """Keep a thumbnail made in the background (:func:`series_thumbnail`) for this case."""
+        if key in {s.key for s in self.session.catalog.all_series()}:
+            self._thumbnails[key] = rgba
+
+    def thumbnails_missing(self) -> list[str]:
+        """Visits' strip series (:func:`preferred_series`) with no thumbnail and not loaded."""
+        missing = []
+        for patient in self.session.catalog.patients:
+            for visit in patient.visits:
+                chosen = preferred_series(visit)
+                if chosen is None or chosen.key in self._thumbnails:
+                    continue
+                if self.loaded(chosen.key) is None:
+                    missing.append(chosen.key)
+        return missing
 
     def baseline_date(self) -> dt.date | None:
         """Date of the first dated visit."""

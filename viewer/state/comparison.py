@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from psygnal import evented
 
-from viewer.display.window import NormalisedWindow, WindowLevel
+from viewer.display.window import AUTO_NAME, NormalisedWindow, WindowLevel
 
 LAYOUTS: dict[str, tuple[int, int]] = {
     "1x1": (1, 1),
@@ -64,6 +64,8 @@ class ComparisonState:
     mr_window : NormalisedWindow or None
         Window of linked MRI views, relative to each volume's robust scale (None: the reference
         or first MRI's automatic window).
+    mr_window_name : str
+        Name of the linked MRI window as the toolbar shows it (``"Auto"``, ``"Custom"``).
     unlinked : dict of int to WindowLevel
         Views whose window is their own, by view index. Replace, do not mutate.
     date_format : {'date', 'day'}
@@ -91,6 +93,7 @@ class ComparisonState:
     pan_mm: dict[str, tuple[float, float]] = field(default_factory=dict)
     ct_window: WindowLevel | None = None
     mr_window: NormalisedWindow | None = None
+    mr_window_name: str = AUTO_NAME
     unlinked: dict[int, WindowLevel] = field(default_factory=dict)
     date_format: str = "date"
     pair_mode: str = "off"

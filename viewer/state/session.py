@@ -171,6 +171,10 @@ class Session:
         self._loaded.clear()
         self.catalog_changed.emit()
 
+    def knows(self, key: str | None) -> bool:
+        """Return whether a series belongs to the open case."""
+        return key in self._entries
+
     def entry(self, key: str) -> SeriesEntry:
         """Return the catalogue entry of a series."""
         return self._entries[key]

@@ -55,9 +55,12 @@ class CasePanel(QWidget):
     -------
     series_selected(str)
         The user picked a series (its key).
+    series_activated(str)
+        The user double-clicked a series (its key): show it in the active comparison view.
     """
 
     series_selected = Signal(str)
+    series_activated = Signal(str)
 
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -90,6 +93,7 @@ class CasePanel(QWidget):
         self._items: dict[str, QTreeWidgetItem] = {}
         self._shown_key: str | None = None
         self.tree.currentItemChanged.connect(self._on_current_changed)
+        self.tree.itemDoubleClicked.connect(self._on_double_clicked)
         session.catalog_changed.connect(self.rebuild)
         session.status_changed.connect(self._on_status_changed)
         self.rebuild()
@@ -167,6 +171,11 @@ class CasePanel(QWidget):
         if key:
             self._show_details(key)
             self.series_selected.emit(key)
+
+    def _on_double_clicked(self, item: QTreeWidgetItem, _: int) -> None:
+        key = item.data(0, KEY_ROLE)
+        if key:
+            self.series_activated.emit(key)
 
     def _on_status_changed(self, key: str) -> None:
         item = self._items.get(key)

@@ -25,11 +25,15 @@ modality unless <i>Link W/L</i> is off for the view</td></tr>
 (a layout button returns)</td></tr>
 <tr><td>Double-click or R</td><td>reset zoom, pan and windows</td></tr>
 <tr><td>A / C / S</td><td>axial / coronal / sagittal</td></tr>
-<tr><td>1–5</td><td>CT presets (Brain, Subdural, Stroke, Bone, Soft tissue)</td></tr>
-<tr><td>0</td><td>automatic window (MRI: 1st–99.5th percentile of the tissue)</td></tr>
+<tr><td>1–5</td><td>CT presets (Brain, Subdural, Stroke, Bone, Soft tissue) on the active
+view, if it is CT, and the CT views linked to it</td></tr>
+<tr><td>0</td><td>automatic window (MRI: 1st–99.5th percentile of the tissue) on the active view
+and the views of its modality linked to it</td></tr>
 <tr><td>Ctrl+1, 2, 3, 4, 6 / Ctrl+T</td><td>layouts 1x1, 1x2, 1x3, 2x2, 2x3 / one visit in
 three planes</td></tr>
 <tr><td>Visit strip</td><td>click a visit, then a view (or drag it onto a view)</td></tr>
+<tr><td>Double-click a series</td><td>(case list) show it in the active view, in the reference
+frame</td></tr>
 <tr><td>Nudge mode: arrows, Page Up/Down</td><td>shift the active view's visit 1 mm
 (Shift: 5 mm)</td></tr>
 <tr><td>Nudge mode: [ and ]</td><td>rotate it 1° about the crosshair (Shift: 5°)</td></tr>

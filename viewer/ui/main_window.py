@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from functools import partial
 
-from PySide6.QtCore import Qt, QThreadPool, Signal
+from PySide6.QtCore import Qt, QThread, QThreadPool, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
@@ -29,7 +29,7 @@ from viewer.display.slicing import PLANES
 from viewer.display.window import AUTO_NAME, WindowPreset
 from viewer.io.scan import scan_paths
 from viewer.registration.automatic import register as automatic_register
-from viewer.state.compare_controller import ComparisonController
+from viewer.state.compare_controller import ComparisonController, series_thumbnail
 from viewer.state.controller import ViewController
 from viewer.state.registrations import RegistrationStore
 from viewer.state.session import LoadedSeries, LoadStatus, Session, default_series, prepare_series
@@ -94,6 +94,12 @@ class MainWindow(QMainWindow):
         self.scanner = TaskRunner(self.pool, self)
         self.loader = TaskRunner(self.pool, self)
         self.pane_loader = TaskRunner(self.pool, self)
+        # thumbnails of visits no view shows: one at a time, at low priority, after the views
+        self.thumbnail_pool = QThreadPool(self)
+        self.thumbnail_pool.setMaxThreadCount(1)
+        self.thumbnail_pool.setThreadPriority(QThread.Priority.LowPriority)
+        self.thumbnailer = TaskRunner(self.thumbnail_pool, self)
+        self._thumbnail_failed: set[str] = set()
 
         self.slice_view = SliceView(self.controller)
         self.comparison_view = ComparisonView(self.comparison)
@@ -144,7 +150,21 @@ class MainWindow(QMainWindow):
             pane.probe_changed.connect(self._show_probe)
         self.comparison.state.events.layout.connect(self._on_layout)
         self.comparison.state.events.panes.connect(self._load_views)
-        self.comparison.state.events.active.connect(self._sync_active)
+        # the case list highlights the series the toolbar acts on
+        self.comparison.state.events.active.connect(self._sync_series)
+        self.comparison.state.events.panes.connect(self._sync_series)
+        for event in (
+            self.comparison.state.events.active,
+            self.comparison.state.events.panes,
+            self.comparison.state.events.layout,
+            self.comparison.state.events.ct_window,
+            self.comparison.state.events.mr_window,
+            self.comparison.state.events.unlinked,
+        ):
+            event.connect(self._sync_tools)
+        self.session.status_changed.connect(self._sync_tools)
+        self.thumbnailer.succeeded.connect(self._on_thumbnail)
+        self.thumbnailer.failed.connect(self._on_thumbnail_failed)
         self.registrations.changed.connect(self._load_views)
         self.session.status_changed.connect(self._load_views)
         self.pane_loader.succeeded.connect(self._on_view_loaded)
@@ -153,9 +173,10 @@ class MainWindow(QMainWindow):
         self.pane_loader.busy_changed.connect(self._update_busy)
 
         self.case_panel.series_selected.connect(self._on_series_chosen)
+        self.case_panel.series_activated.connect(self._on_series_activated)
         self.slice_view.probe_changed.connect(self._show_probe)
         self.view_state.events.plane.connect(self._sync_plane)
-        self.view_state.events.windows.connect(self._sync_window)
+        self.view_state.events.windows.connect(self._sync_tools)
         self.view_state.events.series_key.connect(self._sync_series)
         for runner in (self.scanner, self.loader):
             runner.progress.connect(self._on_progress)
@@ -318,10 +339,13 @@ class MainWindow(QMainWindow):
         self.scanner.cancel()
         self.loader.cancel()
         self.pane_loader.cancel()
+        self.thumbnailer.cancel()
         self.registration.cancel()
 
     def _on_scanned(self, paths: object, catalog: Catalog) -> None:
         self.pane_loader.cancel()
+        self.thumbnailer.cancel()
+        self._thumbnail_failed.clear()
         self.registration.cancel()
         self.session.set_catalog(catalog)
         self.controller.select_series(None)
@@ -396,28 +420,45 @@ class MainWindow(QMainWindow):
         if action is not None:
             action.setChecked(True)
 
-    def _sync_window(self, *_: object) -> None:
-        window = self.view_state.window
-        for name, action in self.preset_actions.items():
-            action.setChecked(window is not None and window.name == name)
+    def shown_key(self) -> str | None:
+        """The series the toolbar acts on: the active comparison view's, or the native view's."""
+        if self.comparing:
+            key = self.comparison.view_key(self.comparison.state.active)
+        else:
+            key = self.view_state.series_key
+        return key if self.session.knows(key) else None  # None until the new case shows
 
-    def _sync_series(self, key: str | None) -> None:
-        self.case_panel.select(key)
-        offered = {p.name for p in self.controller.presets_for_current()} | {AUTO_NAME}
+    def _sync_tools(self, *_: object) -> None:
+        """Presets (enabled by modality, checked by window) and title follow the shown series."""
+        key = self.shown_key()
+        if self.comparing:
+            window = self.comparison.window_for(self.comparison.state.active)
+        else:
+            window = self.view_state.window
+        modality = self.session.entry(key).modality if key else ""
+        offered = {p.name for p in self.controller.presets if p.applies_to(modality)} | {AUTO_NAME}
         for name, action in self.preset_actions.items():
             action.setEnabled(key is not None and name in offered)
-        self._sync_window()
+            action.setChecked(window is not None and window.name == name)
         entry = self.session.entry(key) if key else None
         title = (
             f"{entry.description or 'series'} — {self.session.visit_of(key).label}" if entry else ""
         )
         self.setWindowTitle(f"Interval — {title}" if title else "Interval")
 
+    def _sync_series(self, *_: object) -> None:
+        self.case_panel.select(self.shown_key())
+        self._sync_tools()
+
     def _apply_preset(self, name: str) -> None:
-        # the single view shows the active view's series: both follow the preset
-        self.comparison.apply_preset(name)
-        self.controller.apply_preset(name)
-        self._sync_window()  # re-check the button even if the window did not change
+        # acts on the active comparison view and the views linked to it; the native view shows
+        # the active view's series, so it follows when that is the series it shows
+        active_key = self.comparison.view_key(self.comparison.state.active)
+        if self.comparing or active_key == self.view_state.series_key:
+            self.comparison.apply_preset(name)
+        if not self.comparing or active_key == self.view_state.series_key:
+            self.controller.apply_preset(name)
+        self._sync_tools()  # re-check the button even if the window did not change
 
     # --- the comparison --------------------------------------------------------------------
 
@@ -440,6 +481,11 @@ class MainWindow(QMainWindow):
         if self.comparison.view_key(self.comparison.state.active) != key:
             self.comparison.assign(self.comparison.state.active, key)
 
+    def _on_series_activated(self, key: str) -> None:
+        """A double-clicked series goes to the active view, shown in the reference frame."""
+        self._on_series_chosen(key)
+        self.set_native(False)
+
     def _on_layout(self, layout: str) -> None:
         """Every layout, 1x1 included, shows linked views in the reference frame."""
         if self.native_action.isChecked():
@@ -456,15 +502,9 @@ class MainWindow(QMainWindow):
             if key is not None and key != self.view_state.series_key:
                 self.select_series(key)
             self.views.setCurrentWidget(self.slice_view)
-            self._sync_series(self.view_state.series_key)
         else:
             self.views.setCurrentWidget(self.comparison_view)
-
-    def _sync_active(self, *_: object) -> None:
-        if not self.comparing:
-            return
-        key = self.comparison.view_key(self.comparison.state.active)
-        self.case_panel.select(key)
+        self._sync_series()
 
     def _on_visit_chosen(self, key: str) -> None:
         if self.comparing:
@@ -490,12 +530,44 @@ class MainWindow(QMainWindow):
                 self.pane_loader.start(self._load_work(self.session.entry(key)), context=key)
                 self.session.mark_loading(key)
                 return
-        if self._register_when_shown and not any(
-            self.session.status(k) is LoadStatus.LOADING for k in needed
-        ):
+        if any(self.session.status(k) is LoadStatus.LOADING for k in needed):
+            return
+        if self._register_when_shown:
             # the views are painted unregistered first; each result straightens one visit
             self._register_when_shown = False
             self.registration.register_all(quiet=True)
+        self._make_thumbnail()
+
+    def _make_thumbnail(self) -> None:
+        """Read the next visit no view shows, in the background, keeping only its thumbnail."""
+        if self.thumbnailer.busy:
+            return
+        missing = [
+            k for k in self.comparison.thumbnails_missing() if k not in self._thumbnail_failed
+        ]
+        if not missing:
+            return
+        entry, prepare, presets = (
+            self.session.entry(missing[0]),
+            self._prepare,
+            self.controller.presets,
+        )
+
+        def work(progress: ProgressCallback, cancelled: CancelCheck) -> object:
+            found = prepare(entry, presets, progress=progress, cancelled=cancelled)
+            return series_thumbnail(found)  # the volume is dropped here: memory stays bounded
+
+        self.thumbnailer.start(work, context=entry.key)
+
+    def _on_thumbnail(self, key: object, rgba: object) -> None:
+        self.comparison.store_thumbnail(str(key), rgba)  # type: ignore[arg-type]
+        self.visit_strip.refresh()
+        self._make_thumbnail()
+
+    def _on_thumbnail_failed(self, key: object, _: str) -> None:
+        # the tile stays text-only; loading the series into a view reports the problem
+        self._thumbnail_failed.add(str(key))
+        self._make_thumbnail()
 
     def _on_view_loaded(self, key: object, loaded: LoadedSeries) -> None:
         self.session.add_loaded(str(key), loaded)
@@ -523,6 +595,8 @@ class MainWindow(QMainWindow):
         self.scanner.cancel_all()
         self.loader.cancel_all()
         self.pane_loader.cancel_all()
+        self.thumbnailer.cancel_all()
         self.registration.shutdown(SHUTDOWN_WAIT_MS)
         self.pool.waitForDone(SHUTDOWN_WAIT_MS)
+        self.thumbnail_pool.waitForDone(SHUTDOWN_WAIT_MS)
         super().closeEvent(event)

@@ -20,8 +20,8 @@ KEY_ROLE = Qt.ItemDataRole.UserRole
 class VisitStrip(QListWidget):
     """One tile per visit (thumbnail, date, day after baseline, modalities), oldest on the left.
 
-    The thumbnail (a middle axial slice) appears once the visit's series is loaded; text until
-    then.
+    The thumbnail (a middle axial slice) appears once the visit's series is loaded, or once the
+    main window has made it in the background (:meth:`refresh` shows it); text until then.
 
     Signals
     -------
@@ -68,6 +68,10 @@ class VisitStrip(QListWidget):
                 item.setData(KEY_ROLE, chosen.key)
                 item.setSizeHint(QSize(226, 54))
                 self.addItem(item)
+        self._mark_shown()
+
+    def refresh(self) -> None:
+        """Show thumbnails that have arrived since the tiles were last drawn."""
         self._mark_shown()
 
     def _mark_shown(self, *_: object) -> None:
