@@ -28,20 +28,25 @@ SUPPORTED_DTYPES = frozenset(
 """Native-byte-order dtypes the kernel samples; others go to scipy."""
 
 
-@numba.njit(nogil=True, cache=True, boundscheck=False)
+@numba.njit(nogil=True, cache=True, boundscheck=False, fastmath=True)
 def _trilinear_rows(array, start, row_step, column_step, first, last, out):
     nz, ny, nx = array.shape
     rows, columns = out.shape
+    z_max, y_max, x_max = nz - 1.0, ny - 1.0, nx - 1.0
     for r in range(rows):
-        z_row, y_row, x_row = r * row_step[0], r * row_step[1], r * row_step[2]
-        for c in range(columns):
-            if c < first[r] or c > last[r]:
-                out[r, c] = 0.0
-                continue
+        # Only each row's run on the volume is sampled; the rest of the row is 0.
+        for c in range(min(first[r], columns)):
+            out[r, c] = 0.0
+        for c in range(max(last[r] + 1, 0), columns):
+            out[r, c] = 0.0
+        z_row = r * row_step[0] + start[0]
+        y_row = r * row_step[1] + start[1]
+        x_row = r * row_step[2] + start[2]
+        for c in range(max(first[r], 0), min(last[r] + 1, columns)):
             # clamped, so int() is floor; the upper corner index stays in the array
-            z = min(max(z_row + c * column_step[0] + start[0], 0.0), nz - 1.0)
-            y = min(max(y_row + c * column_step[1] + start[1], 0.0), ny - 1.0)
-            x = min(max(x_row + c * column_step[2] + start[2], 0.0), nx - 1.0)
+            z = min(max(z_row + c * column_step[0], 0.0), z_max)
+            y = min(max(y_row + c * column_step[1], 0.0), y_max)
+            x = min(max(x_row + c * column_step[2], 0.0), x_max)
             iz, iy, ix = (
                 max(min(int(z), nz - 2), 0),
                 max(min(int(y), ny - 2), 0),

@@ -274,9 +274,9 @@ def apply_window(values: np.ndarray, level: float, width: float) -> np.ndarray:
     scaled = np.asarray(values).astype(np.float32)
     scaled -= np.float32(level - width / 2.0)
     scaled *= np.float32(255.0 / width)
-    np.clip(scaled, 0.0, 255.0, out=scaled)
-    if np.asarray(values).dtype.kind == "f":
-        np.nan_to_num(scaled, copy=False, nan=0.0)
+    # fmax/fmin clip like np.clip but turn NaN into 0 on the way (np.clip keeps NaN).
+    np.fmax(scaled, np.float32(0.0), out=scaled)
+    np.fmin(scaled, np.float32(255.0), out=scaled)
     return np.rint(scaled, out=scaled).astype(np.uint8)
 
 
