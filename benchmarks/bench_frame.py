@@ -44,6 +44,7 @@ from scipy import ndimage
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.display.phantoms import rigid  # noqa: E402
 from viewer.core.volume import Volume  # noqa: E402
 from viewer.display import (  # noqa: E402
     GREY_LUT,
@@ -76,19 +77,6 @@ def head_volume(shape: tuple[int, int, int], spacing: tuple[float, float, float]
     affine[0, 2], affine[1, 1], affine[2, 0], affine[3, 3] = spacing[2], spacing[1], spacing[0], 1
     affine[:3, 3] = -(np.asarray(shape)[::-1] - 1) / 2 * np.asarray(spacing)[::-1]
     return Volume(array, affine)
-
-
-def rigid(degrees: tuple[float, float, float], shift_mm: tuple[float, float, float]) -> np.ndarray:
-    """A (4, 4) rotation about x, y, z (in that order) followed by a shift."""
-    matrix = np.eye(4)
-    for axis, angle in enumerate(np.radians(degrees)):
-        c, s = np.cos(angle), np.sin(angle)
-        i, j = [k for k in range(3) if k != axis]
-        turn = np.eye(4)
-        turn[i, i], turn[i, j], turn[j, i], turn[j, j] = c, -s, s, c
-        matrix = turn @ matrix
-    matrix[:3, 3] = shift_mm
-    return matrix
 
 
 def issue2_frame(
