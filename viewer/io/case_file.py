@@ -1,0 +1,876 @@
+"""The case file: a folder holding a reader's work on one patient, written so it cannot be lost.
+
+Layout (see docs/case-file.md)::
+
+    case/
+      manifest.json            format, version, series + geometry fingerprints, lesions, ...
+      manifest.json.bak        the previous valid manifest
+      labels-<sha256>.nii.gz   one label map per annotated series, in that series' native grid
+      journal/                 recovery journal: the same layout for the unsaved state
+      case.lock                pid + host + time of the instance that may write
+
+Label files are named by the hash of their content and written (and fsynced) before the manifest
+that references them is renamed into place, so whatever moment a save is killed at, the folder holds
+either the old or the new manifest and every label map it names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import enum
+import errno
+import hashlib
+import json
+import math
+import os
+import socket
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from viewer.core.lesions import Lesion, LesionKind, LesionSet
+from viewer.core.transform import Registration, RegistrationState, Transform
+from viewer.core.volume import Volume
+from viewer.errors import CaseFileError, IntervalError, SaveError
+from viewer.io.atomic import (
+    fsync_file,
+    fsync_folder,
+    remove_stale_temporaries,
+    save_error,
+    temporary_path,
+    write_bytes_atomic,
+)
+from viewer.io.nifti import read_nifti, write_nifti
+
+FORMAT_NAME = "interval-case"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+BACKUP = "manifest.json.bak"
+JOURNAL_FOLDER = "journal"
+JOURNAL_MANIFEST = "journal.json"
+LOCK = "case.lock"
+_MAX_MANIFEST_BYTES = 64 * 2**20
+_AFFINE_DECIMALS = 4  # fingerprints round the affine to 0.1 micrometre
+_GEOMETRY_TOLERANCE_MM = 1e-3
+_LABEL_FILE_TOLERANCE_MM = 1e-2  # NIfTI stores the affine in float32
+
+
+class TreatmentKind(enum.Enum):
+    """Kinds of treatment event on the case's time line."""
+
+    SURGERY = "surgery"
+    RADIOTHERAPY_START = "radiotherapy start"
+    RADIOTHERAPY_END = "radiotherapy end"
+    CHEMOTHERAPY = "chemotherapy"
+    STEROID_CHANGE = "steroid change"
+
+
+@dataclass(frozen=True)
+class TreatmentEvent:
+    """A dated treatment event (surgery, start of radiotherapy...), with a free-text note."""
+
+    date: dt.date
+    kind: TreatmentKind
+    note: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class SeriesRecord:
+    """A series the case refers to, and the grid its label map lives in.
+
+    Parameters
+    ----------
+    key : str
+        ``SeriesEntry.key`` (SeriesInstanceUID, or the path for NIfTI).
+    visit : str
+        Visit the series belongs to (e.g. the study date ``"2002-08-14"`` or StudyInstanceUID).
+    shape : tuple of 3 int
+        (slices, rows, columns) of the series.
+    voxel2patient : ndarray of shape (4, 4)
+        (slice, row, column, 1) -> LPS mm of the series.
+    """
+
+    key: str
+    visit: str
+    shape: tuple[int, int, int]
+    voxel2patient: np.ndarray
+
+    def __post_init__(self) -> None:
+        affine = np.array(self.voxel2patient, dtype=np.float64)
+        if affine.shape != (4, 4) or not np.all(np.isfinite(affine)):
+            raise ValueError(f"series {self.key}: voxel2patient must be a finite (4, 4) matrix")
+        shape = tuple(int(n) for n in self.shape)
+        if len(shape) != 3 or min(shape) < 1:
+            raise ValueError(f"series {self.key}: shape must be three positive ints, got {shape}")
+        affine.setflags(write=False)
+        object.__setattr__(self, "voxel2patient", affine)
+        object.__setattr__(self, "shape", shape)
+
+    @classmethod
+    def of_volume(cls, key: str, visit: str, volume: Volume) -> SeriesRecord:
+        """The record of a loaded series."""
+        return cls(key, visit, volume.shape, volume.voxel2patient)
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of the shape and the rounded affine (see :func:`geometry_fingerprint`)."""
+        return geometry_fingerprint(self.shape, self.voxel2patient)
+
+
+@dataclass(eq=False)
+class Case:
+    """Everything a reader saves: series, registrations, lesions, label maps, events and notes.
+
+    Attributes
+    ----------
+    series : dict of str to SeriesRecord
+        By series key.
+    labels : dict of str to ndarray
+        Label map per series key, uint16 of that series' shape; voxel value = lesion number, 0 none.
+    lesions : LesionSet
+    registrations : list of Registration
+    events : list of TreatmentEvent
+    notes : dict of str to str
+        Reader notes by visit (``""`` for the case as a whole).
+    layout : dict
+        The UI's layout and view state (JSON values), restored on reopening.
+    """
+
+    series: dict[str, SeriesRecord] = field(default_factory=dict)
+    labels: dict[str, np.ndarray] = field(default_factory=dict)
+    lesions: LesionSet = field(default_factory=LesionSet)
+    registrations: list[Registration] = field(default_factory=list)
+    events: list[TreatmentEvent] = field(default_factory=list)
+    notes: dict[str, str] = field(default_factory=dict)
+    layout: dict[str, Any] = field(default_factory=dict)
+
+
+def geometry_fingerprint(shape: tuple[int, ...], voxel2patient: np.ndarray) -> str:
+    """Fingerprint of a voxel grid: equal grids give equal strings.
+
+    Parameters
+    ----------
+    shape : tuple of 3 int
+        (slices, rows, columns).
+    voxel2patient : ndarray of shape (4, 4)
+        In LPS mm; rounded to 1e-4 mm so that float noise from re-reading does not matter.
+
+    Returns
+    -------
+    str
+        ``"sha256:<hex>"``.
+    """
+    rounded = np.round(np.asarray(voxel2patient, dtype=np.float64), _AFFINE_DECIMALS) + 0.0
+    text = json.dumps([[int(n) for n in shape], rounded.tolist()])
+    return "sha256:" + hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+# --------------------------------------------------------------------------- saving
+
+
+def save_case(case: Case, folder: str | os.PathLike[str], *, create: bool = False) -> None:
+    """Save a case into ``folder`` atomically; returns only once everything is on the disk.
+
+    Label maps are written first under content-hash names (unchanged ones are not rewritten), then
+    the previous valid manifest becomes ``manifest.json.bak``, then the new manifest replaces the
+    old one, then the recovery journal is cleared and label files no manifest refers to are removed.
+
+    Parameters
+    ----------
+    case : Case
+    folder : path-like
+        The case folder. It must exist, unless ``create`` (Save As into a new folder): a folder
+        removed while the case was open is reported, not silently re-created.
+    create : bool
+
+    Raises
+    ------
+    viewer.errors.SaveError
+        Disk full ("disk full" in the message), no permission, folder gone: the message names the
+        path; ``manifest.json`` and the label files it names are left byte-identical.
+    ValueError
+        A label map does not match its series (shape) or is missing a series record.
+    """
+    folder = Path(folder)
+    if create:
+        try:
+            folder.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise save_error(exc, folder, "creating the case folder") from exc
+    elif not folder.is_dir():
+        raise SaveError("the case folder no longer exists (removed or unmounted?)", folder)
+    _write_snapshot(case, folder, MANIFEST, keep_backup=True)
+    with contextlib.suppress(OSError):  # a stale journal is harmless: the manifest is newer
+        clear_journal(folder)
+
+
+def _write_snapshot(case: Case, folder: Path, manifest_name: str, *, keep_backup: bool) -> None:
+    manifest_path = folder / manifest_name
+    label_files = {key: _write_label_map(case, key, folder) for key in sorted(case.labels)}
+    data = _manifest_bytes(case, label_files)
+    backup_path = folder / BACKUP
+    try:
+        if keep_backup:
+            previous = _read_valid_manifest_bytes(manifest_path)
+            if previous is not None:
+                write_bytes_atomic(backup_path, previous)
+        write_bytes_atomic(manifest_path, data)
+    except OSError as exc:
+        replaced = _read_bytes_or_none(manifest_path) == data
+        raise save_error(exc, manifest_path, "writing the manifest", replaced=replaced) from exc
+    keep = set(label_files.values())
+    if keep_backup:
+        keep |= _referenced_label_files(backup_path)
+    _remove_unreferenced_labels(folder, keep)
+
+
+def _read_bytes_or_none(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def _write_label_map(case: Case, key: str, folder: Path) -> str:
+    record = case.series.get(key)
+    if record is None:
+        raise ValueError(f"label map for series {key!r}, which the case does not list")
+    labels = np.asarray(case.labels[key])
+    if labels.shape != record.shape:
+        raise ValueError(f"label map of {key!r} has shape {labels.shape}, series {record.shape}")
+    labels = np.ascontiguousarray(labels, dtype=np.uint16)
+    name = f"labels-{_label_hash(labels, record.fingerprint)}.nii.gz"
+    target = folder / name
+    if target.exists():
+        return name  # same content already on disk, written and fsynced by an earlier save
+    temporary = temporary_path(target)
+    try:
+        write_nifti(Volume(labels, record.voxel2patient), temporary)
+        fsync_file(temporary)
+        os.replace(temporary, target)
+        fsync_folder(folder)
+    except OSError as exc:  # SaveError from write_nifti included
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+        cause = exc.__cause__ if isinstance(exc, SaveError) else exc
+        if isinstance(cause, OSError):
+            raise save_error(cause, target, f"writing the label map of {key}") from exc
+        raise
+    return name
+
+
+def _label_hash(labels: np.ndarray, fingerprint: str) -> str:
+    digest = hashlib.sha256(fingerprint.encode("ascii"))
+    digest.update(f"{labels.dtype.str}{labels.shape}".encode("ascii"))
+    digest.update(memoryview(labels).cast("B"))
+    return digest.hexdigest()
+
+
+def _remove_unreferenced_labels(folder: Path, keep: set[str]) -> None:
+    # Best effort: an extra label file wastes space but never harms a manifest.
+    with contextlib.suppress(OSError):
+        for entry in folder.glob("labels-*.nii.gz"):
+            if entry.name not in keep:
+                entry.unlink(missing_ok=True)
+
+
+def _referenced_label_files(manifest_path: Path) -> set[str]:
+    try:
+        content = _parse_manifest_bytes(manifest_path.read_bytes(), manifest_path)
+        return {str(item["file"]) for item in content["label_maps"]}
+    except (OSError, CaseFileError, KeyError, TypeError):
+        return set()
+
+
+def _read_valid_manifest_bytes(path: Path) -> bytes | None:
+    """The manifest's bytes if valid (a corrupt one must not replace the backup)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        _parse_manifest_bytes(data, path)
+    except CaseFileError:
+        return None
+    return data
+
+
+# --------------------------------------------------------------------------- manifest
+
+
+def _manifest_bytes(case: Case, label_files: Mapping[str, str]) -> bytes:
+    content = {
+        "series": [
+            {
+                "key": r.key,
+                "visit": r.visit,
+                "shape": list(r.shape),
+                "voxel2patient": r.voxel2patient.tolist(),
+                "fingerprint": r.fingerprint,
+            }
+            for r in case.series.values()
+        ],
+        "label_maps": [
+            {"series": key, "file": label_files[key], "sha256": label_files[key][7:-7]}
+            for key in sorted(label_files)
+        ],
+        "lesions": {
+            "next_number": case.lesions.next_number,
+            "items": [
+                {
+                    "number": lesion.number,
+                    "name": lesion.name,
+                    "colour": list(lesion.colour),
+                    "kind": lesion.kind.value,
+                    "note": lesion.note,
+                }
+                for lesion in case.lesions
+            ],
+        },
+        "registrations": [_registration_json(r) for r in case.registrations],
+        "events": [
+            {"date": e.date.isoformat(), "kind": e.kind.value, "note": e.note} for e in case.events
+        ],
+        "notes": dict(case.notes),
+        "layout": case.layout,
+    }
+    document = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "saved_at": time.time(),
+        "content": content,
+        "checksum": _checksum(content),
+    }
+    return json.dumps(document, indent=1, allow_nan=False).encode("utf-8")
+
+
+def _checksum(content: Any) -> str:
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _registration_json(registration: Registration) -> dict[str, Any]:
+    return {
+        "series": registration.series_key,
+        "reference": registration.reference_key,
+        "moving2reference": registration.transform.moving2reference.tolist(),
+        "kind": registration.transform.kind,
+        "state": registration.state.value,
+        "method": registration.method,
+        "metric_value": registration.metric_value,
+        "iterations": registration.iterations,
+        "elapsed_s": registration.elapsed_s,
+        "landmark_residuals_mm": list(registration.landmark_residuals_mm),
+    }
+
+
+def _parse_manifest_bytes(data: bytes, path: Path) -> dict[str, Any]:
+    """Check format, version and checksum; return the manifest's ``content`` (and ``saved_at``)."""
+    if not data:
+        raise CaseFileError("the manifest is empty (truncated by a crash or a full disk?)", path)
+    if len(data) > _MAX_MANIFEST_BYTES:
+        raise CaseFileError(f"the manifest is implausibly large ({len(data):,} bytes)", path)
+    try:
+        document = json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise CaseFileError(
+            f"not a valid manifest (truncated or corrupt JSON: {exc})", path
+        ) from exc
+    if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
+        raise CaseFileError(f"not an Interval case manifest (no format {FORMAT_NAME!r})", path)
+    version = document.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise CaseFileError(f"format_version {version!r} is not a number", path)
+    if version != FORMAT_VERSION:
+        newer = " (written by a newer Interval: update it)" if version > FORMAT_VERSION else ""
+        raise CaseFileError(
+            f"unknown format version {version}; this Interval reads version {FORMAT_VERSION}"
+            f"{newer}",
+            path,
+        )
+    content = document.get("content")
+    try:
+        expected = _checksum(content)
+    except (ValueError, RecursionError):  # e.g. 1e999 parses as inf, which no saver writes
+        expected = None
+    if not isinstance(content, dict) or document.get("checksum") != expected:
+        raise CaseFileError("checksum mismatch: the manifest was changed or damaged", path)
+    saved_at = document.get("saved_at")
+    if (
+        not isinstance(saved_at, int | float)
+        or isinstance(saved_at, bool)
+        or not math.isfinite(saved_at)
+    ):
+        raise CaseFileError("the manifest has no save time", path)
+    return {**content, "saved_at": float(saved_at)}
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not allowed")
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_case(folder: str | os.PathLike[str], volumes: Mapping[str, Volume] | None = None) -> Case:
+    """Read a case folder's manifest and label maps.
+
+    Parameters
+    ----------
+    folder : path-like
+    volumes : mapping of str to Volume, optional
+        Loaded series by key; each one the case refers to must have the grid its label map was
+        drawn on (same geometry fingerprint), otherwise the case is refused.
+
+    Returns
+    -------
+    Case
+
+    Raises
+    ------
+    viewer.errors.CaseFileError
+        Missing, truncated, random, unknown-version or checksum-mismatched manifest, a damaged or
+        altered label map, or a series whose geometry does not match: the reason is in the
+        message, and nothing in the folder is changed. Offer :func:`load_backup` and
+        :func:`read_journal`.
+    """
+    return _load_manifest(Path(folder), MANIFEST, volumes)
+
+
+def load_backup(
+    folder: str | os.PathLike[str], volumes: Mapping[str, Volume] | None = None
+) -> Case:
+    """Read the previous version, ``manifest.json.bak``, with the checks of :func:`load_case`."""
+    return _load_manifest(Path(folder), BACKUP, volumes)
+
+
+def _load_manifest(folder: Path, name: str, volumes: Mapping[str, Volume] | None) -> Case:
+    path = folder / name
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CaseFileError(f"cannot read the manifest ({exc.strerror or exc})", path) from exc
+    content = _parse_manifest_bytes(data, path)
+    try:
+        case = _case_from_content(content)
+        label_files = _label_files_from_content(content, case)
+    except CaseFileError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
+        reason = f"the manifest content is invalid ({type(exc).__name__}: {exc})"
+        raise CaseFileError(reason, path) from exc
+    for record in case.series.values():
+        volume = (volumes or {}).get(record.key)
+        if volume is not None:
+            _check_geometry(record, volume, path)
+    for key, file_name in label_files.items():
+        case.labels[key] = _read_label_map(folder / file_name, case.series[key], case.lesions)
+    return case
+
+
+def _case_from_content(content: Mapping[str, Any]) -> Case:
+    series: dict[str, SeriesRecord] = {}
+    for item in _list(content["series"]):
+        record = SeriesRecord(
+            _str(item["key"]), _str(item["visit"]), tuple(item["shape"]), item["voxel2patient"]
+        )
+        if item["fingerprint"] != record.fingerprint:
+            raise ValueError(f"series {record.key}: stored fingerprint does not match its grid")
+        if record.key in series:
+            raise ValueError(f"series {record.key} listed twice")
+        series[record.key] = record
+    lesion_json = content["lesions"]
+    lesions = LesionSet(
+        [
+            Lesion(
+                number=item["number"],
+                name=item["name"],
+                colour=tuple(item["colour"]),
+                kind=LesionKind(item["kind"]),
+                note=item["note"],
+            )
+            for item in _list(lesion_json["items"])
+        ],
+        next_number=lesion_json["next_number"],
+    )
+    registrations = [
+        Registration(
+            series_key=_str(item["series"]),
+            reference_key=_str(item["reference"]),
+            transform=Transform(np.array(item["moving2reference"], dtype=np.float64), item["kind"]),
+            state=RegistrationState(item["state"]),
+            method=_str(item["method"]),
+            metric_value=_optional_number(item["metric_value"], float),
+            iterations=_optional_number(item["iterations"], int),
+            elapsed_s=_optional_number(item["elapsed_s"], float),
+            landmark_residuals_mm=tuple(float(v) for v in _list(item["landmark_residuals_mm"])),
+        )
+        for item in _list(content["registrations"])
+    ]
+    events = [
+        TreatmentEvent(dt.date.fromisoformat(_str(e["date"])), TreatmentKind(e["kind"]), e["note"])
+        for e in _list(content["events"])
+    ]
+    notes = content["notes"]
+    layout = content["layout"]
+    if not isinstance(notes, dict) or not all(isinstance(v, str) for v in notes.values()):
+        raise ValueError("notes must map visits to text")
+    if not isinstance(layout, dict):
+        raise ValueError("layout must be an object")
+    return Case(series, {}, lesions, registrations, events, dict(notes), layout)
+
+
+def _label_files_from_content(content: Mapping[str, Any], case: Case) -> dict[str, str]:
+    files: dict[str, str] = {}
+    for item in _list(content["label_maps"]):
+        key, name, digest = _str(item["series"]), _str(item["file"]), _str(item["sha256"])
+        if key not in case.series:
+            raise ValueError(f"label map for series {key!r}, which the manifest does not list")
+        if name != f"labels-{digest}.nii.gz" or not all(c in "0123456789abcdef" for c in digest):
+            raise ValueError(f"label map file name {name!r} does not match its hash")
+        files[key] = name
+    return files
+
+
+def _check_geometry(record: SeriesRecord, volume: Volume, manifest: Path) -> None:
+    if geometry_fingerprint(volume.shape, volume.voxel2patient) == record.fingerprint:
+        return
+    if volume.shape != record.shape:
+        reason = f"the loaded series has shape {volume.shape}, the outlines {record.shape}"
+    else:
+        shift = _max_corner_shift_mm(record.shape, record.voxel2patient, volume.voxel2patient)
+        if shift <= _GEOMETRY_TOLERANCE_MM:
+            return  # the fingerprints differ only by rounding at a boundary
+        reason = f"voxel positions differ by up to {shift:.3g} mm"
+    raise CaseFileError(
+        f"the outlines of series {record.key} were drawn on another grid: {reason}; "
+        "they are refused rather than shown in the wrong place",
+        manifest,
+    )
+
+
+def _max_corner_shift_mm(shape: tuple[int, ...], a: np.ndarray, b: np.ndarray) -> float:
+    corners = np.array([[i, j, k, 1.0] for i in (0, shape[0] - 1) for j in (0, shape[1] - 1)
+                        for k in (0, shape[2] - 1)])  # fmt: skip
+    return float(np.abs(corners @ (a - b).T)[:, :3].max())
+
+
+def _read_label_map(path: Path, record: SeriesRecord, lesions: LesionSet) -> np.ndarray:
+    try:
+        volume = read_nifti(path)
+    except IntervalError as exc:
+        raise CaseFileError(f"label map unreadable: {exc.reason}", path) from exc
+    if volume.shape != record.shape:
+        raise CaseFileError(
+            f"label map has shape {volume.shape}, its series {record.key} {record.shape}", path
+        )
+    shift = _max_corner_shift_mm(record.shape, record.voxel2patient, volume.voxel2patient)
+    if shift > _LABEL_FILE_TOLERANCE_MM:
+        raise CaseFileError(f"label map lies {shift:.3g} mm away from its series' grid", path)
+    if volume.array.dtype.kind not in "iu":
+        raise CaseFileError(f"label map holds {volume.array.dtype} values, not integers", path)
+    if volume.array.size and (volume.array.min() < 0 or volume.array.max() > 65535):
+        raise CaseFileError("label map holds values outside 0..65535", path)
+    labels = np.ascontiguousarray(volume.array, dtype=np.uint16)
+    if f"labels-{_label_hash(labels, record.fingerprint)}.nii.gz" != path.name:
+        raise CaseFileError("label map content does not match its hash (changed or damaged)", path)
+    unknown = sorted(set(np.unique(labels).tolist()) - {0} - {lesion.number for lesion in lesions})
+    if unknown:
+        raise CaseFileError(f"label map holds label(s) {unknown[:5]} that are no lesion", path)
+    return labels
+
+
+def _list(value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise TypeError(f"expected a list, got {type(value).__name__}")
+    return value
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected text, got {type(value).__name__}")
+    return value
+
+
+def _optional_number(value: Any, kind: type) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise TypeError(f"expected a number, got {value!r}")
+    return kind(value)
+
+
+# --------------------------------------------------------------------------- journal
+
+
+def write_journal(case: Case, folder: str | os.PathLike[str]) -> None:
+    """Replace the recovery journal with the current (unsaved) state of the case.
+
+    The journal is a sub-folder with the case-file layout; only changed label maps are written.
+
+    Raises
+    ------
+    viewer.errors.SaveError
+    """
+    journal = Path(folder) / JOURNAL_FOLDER
+    try:
+        journal.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise save_error(exc, journal, "creating the recovery journal") from exc
+    _write_snapshot(case, journal, JOURNAL_MANIFEST, keep_backup=False)
+
+
+def read_journal(
+    folder: str | os.PathLike[str], volumes: Mapping[str, Volume] | None = None
+) -> Case | None:
+    """The unsaved state a crash left behind, if its journal is newer than the saved manifest.
+
+    Returns
+    -------
+    Case or None
+        None when there is no journal, or the manifest was saved after it.
+
+    Raises
+    ------
+    viewer.errors.CaseFileError
+        The journal exists and is newer but damaged.
+    """
+    folder = Path(folder)
+    journal = folder / JOURNAL_FOLDER / JOURNAL_MANIFEST
+    try:
+        journal_time = _parse_manifest_bytes(journal.read_bytes(), journal)["saved_at"]
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise CaseFileError(f"cannot read the journal ({exc.strerror or exc})", journal) from exc
+    try:
+        manifest_path = folder / MANIFEST
+        manifest_time = _parse_manifest_bytes(manifest_path.read_bytes(), manifest_path)["saved_at"]
+    except (OSError, CaseFileError):
+        manifest_time = -math.inf  # no usable manifest: the journal is all there is
+    if journal_time <= manifest_time:
+        return None
+    return _load_manifest(folder / JOURNAL_FOLDER, JOURNAL_MANIFEST, volumes)
+
+
+def clear_journal(folder: str | os.PathLike[str]) -> None:
+    """Delete the recovery journal (after a successful save, or when the reader discards it)."""
+    journal = Path(folder) / JOURNAL_FOLDER
+    if not journal.is_dir():
+        return
+    # The manifest goes first: label files without a journal manifest are never offered.
+    (journal / JOURNAL_MANIFEST).unlink(missing_ok=True)
+    for entry in journal.iterdir():
+        entry.unlink(missing_ok=True)
+    journal.rmdir()
+
+
+class RecoveryJournal:
+    """Autosave to the journal without ever raising: failures become one warning state.
+
+    The UI calls :meth:`write` every ~30 s and after each tool action, and shows
+    :meth:`take_warning` when it returns text: once per run of failures, not once per failure.
+    """
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.folder = Path(folder)
+        self.consecutive_failures = 0
+        """Autosaves that failed since the last one that worked."""
+        self.last_error: str | None = None
+        """Message of the latest failure, None once an autosave works again."""
+        self._warning_due = False
+
+    def write(self, case: Case) -> bool:
+        """Write the journal; True on success, False (and the warning state set) on failure."""
+        try:
+            write_journal(case, self.folder)
+        except (SaveError, OSError) as exc:
+            self.consecutive_failures += 1
+            self.last_error = str(exc)
+            self._warning_due = self.consecutive_failures == 1
+            return False
+        self.consecutive_failures = 0
+        self.last_error = None
+        self._warning_due = False
+        return True
+
+    def take_warning(self) -> str | None:
+        """The warning to show, once for each run of failures; None otherwise."""
+        if not self._warning_due:
+            return None
+        self._warning_due = False
+        return f"Autosave is failing; your work is not protected against a crash: {self.last_error}"
+
+
+# --------------------------------------------------------------------------- lock
+
+
+@dataclass
+class CaseLock:
+    """The right to write a case folder, held through ``case.lock`` (pid, host, time).
+
+    Attributes
+    ----------
+    folder : Path
+    read_only : bool
+        Another live instance holds the lock: open read-only and show ``warning``.
+    warning : str or None
+    """
+
+    folder: Path
+    read_only: bool
+    warning: str | None = None
+    _token: str = ""
+
+    @classmethod
+    def acquire(cls, folder: str | os.PathLike[str]) -> CaseLock:
+        """Take the lock, taking over a stale one (its process is dead); read-only if it is held.
+
+        Raises
+        ------
+        viewer.errors.SaveError
+            The lock file cannot be written (read-only folder): the case opens read-only instead
+            if the caller chooses to.
+        """
+        folder = Path(folder)
+        path = folder / LOCK
+        token = f"{os.getpid()}-{time.time_ns()}"
+        record = {"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}
+        data = json.dumps({**record, "token": token}).encode("utf-8")
+        for _ in range(3):
+            try:
+                if _create_exclusive(path, data):
+                    return cls(folder, False, None, token)
+            except SaveError as exc:
+                return cls(folder, True, f"{exc}: opened read-only")
+            holder = _read_lock(path)
+            if holder is not None and not _is_stale(holder):
+                return cls(
+                    folder,
+                    True,
+                    f"the case is open in another Interval (process {holder.get('pid')} on "
+                    f"{holder.get('host')}, since {_when(holder.get('time'))}): opened read-only",
+                )
+            path.unlink(missing_ok=True)  # stale: its owner died without releasing it
+        return cls(folder, True, "could not take the case lock: opened read-only")
+
+    def release(self) -> None:
+        """Give the lock back (only if this object holds it)."""
+        if self.read_only:
+            return
+        path = self.folder / LOCK
+        holder = _read_lock(path)
+        if holder is not None and holder.get("token") == self._token:
+            path.unlink(missing_ok=True)
+        self.read_only = True
+
+
+def _when(timestamp: Any) -> str:
+    try:
+        return dt.datetime.fromtimestamp(float(timestamp)).isoformat(" ", "minutes")
+    except (TypeError, ValueError, OverflowError, OSError):
+        return "an unknown time"
+
+
+def _create_exclusive(path: Path, data: bytes) -> bool:
+    # Write the content under a temporary name, then link it: the lock appears whole or not at all.
+    temporary = temporary_path(path)
+    try:
+        write_bytes_atomic(temporary, data)
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return False
+        return True
+    except OSError as exc:
+        if exc.errno == errno.EEXIST:
+            return False
+        raise save_error(exc, path, "taking the case lock") from exc
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _read_lock(path: Path) -> dict[str, Any] | None:
+    try:
+        holder = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return {}  # unreadable lock: treated as stale below
+    return holder if isinstance(holder, dict) else {}
+
+
+def _is_stale(holder: Mapping[str, Any]) -> bool:
+    pid, host = holder.get("pid"), holder.get("host")
+    if not isinstance(pid, int) or not isinstance(host, str):
+        return True
+    if host != socket.gethostname():
+        return False  # cannot see another machine's processes: assume it is alive
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # exists, owned by someone else
+    return False
+
+
+# --------------------------------------------------------------------------- opening
+
+
+@dataclass
+class OpenedCase:
+    """What opening a case folder found.
+
+    Attributes
+    ----------
+    case : Case
+    lock : CaseLock
+        ``lock.read_only`` and ``lock.warning`` tell the UI whether it may save.
+    journal : Case or None
+        Unsaved work from a crash, newer than the manifest: offer to restore it.
+    journal_error : str or None
+        The journal exists but is damaged (the reason).
+    removed_temporaries : list of Path
+    """
+
+    case: Case
+    lock: CaseLock
+    journal: Case | None = None
+    journal_error: str | None = None
+    removed_temporaries: list[Path] = field(default_factory=list)
+
+
+def open_case(
+    folder: str | os.PathLike[str], volumes: Mapping[str, Volume] | None = None
+) -> OpenedCase:
+    """Open a case folder for work: lock, clean up after crashes, load, look for a journal.
+
+    Raises
+    ------
+    viewer.errors.CaseFileError
+        From :func:`load_case` (the lock is released again; nothing in the folder is changed
+        apart from removed temporaries).
+    """
+    folder = Path(folder)
+    lock = CaseLock.acquire(folder)
+    try:
+        removed: list[Path] = []
+        if not lock.read_only:
+            removed = remove_stale_temporaries(folder)
+            removed += remove_stale_temporaries(folder / JOURNAL_FOLDER)
+        case = load_case(folder, volumes)
+        opened = OpenedCase(case, lock, removed_temporaries=removed)
+        try:
+            opened.journal = read_journal(folder, volumes)
+        except CaseFileError as exc:
+            opened.journal_error = str(exc)
+        return opened
+    except BaseException:
+        lock.release()
+        raise
