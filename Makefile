@@ -21,6 +21,7 @@ run: $(STAMP)
 test: $(STAMP)
 	@bash scripts/system-deps.sh
 	$(BIN)/lint-imports
+	$(BIN)/ruff check viewer tests benchmarks sample_scans
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
 
 bench: $(STAMP)
@@ -30,8 +31,8 @@ demo: $(STAMP)
 	$(BIN)/python sample_scans/generate_demo.py
 
 lint: $(STAMP)
-	$(BIN)/python -m pip install --quiet ruff
 	$(BIN)/ruff check viewer tests benchmarks sample_scans
+	$(BIN)/ruff format --check viewer tests benchmarks sample_scans
 
 clean:
 	rm -rf $(VENV) .pytest_cache
