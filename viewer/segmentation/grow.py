@@ -3,7 +3,9 @@
 The range starts from robust statistics of a small ball around the seed (median and scaled median
 absolute deviation), and is then re-estimated from the grown region itself (mean and standard
 deviation, like ITK's confidence-connected filter), which lets a click near a lesion's edge still
-find the whole lesion. The region is the 6-connected component of in-range voxels holding the
+find the whole lesion. A re-estimate that suddenly inflates the region has let in neighbouring
+tissue of a similar level (on real T1c: cortex next to an enhancing rim), so it is rejected and the
+previous range kept. The region is the 6-connected component of in-range voxels holding the
 seed, within a maximum radius in mm.
 """
 
@@ -27,6 +29,9 @@ from viewer.segmentation._grid import (
 _MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution times this is its standard deviation
 _SHELL_MM = 3.0  # the surroundings are sampled 1.5 to 4.5 mm outside the region
 _EDGE_PASSES = 4
+# after the first edge pass only refines the range, the region changes by a few percent; a pass
+# that grows it by more than half has let in neighbouring tissue of a similar level (a leak)
+_LEAK_GROWTH = 1.5
 _FACE_CONNECTED = ndimage.generate_binary_structure(3, 1)
 
 
@@ -123,11 +128,14 @@ def grow_from_seed(
     core = _component(crop, within, local_seed, min(low, seed_value), max(high, seed_value))
     region = core
     # each pass moves the shell further out until it samples the surroundings, not the lesion
-    for _ in range(_EDGE_PASSES):
+    for edge_pass in range(_EDGE_PASSES):
         edge_low, edge_high = _edge_range(crop, region, within, linear, sensitivity)
         # the range only widens: a shell still inside the lesion must not shrink the region
-        low, high = min(low, edge_low, seed_value), max(high, edge_high, seed_value)
-        grown = _component(crop, within, local_seed, low, high)
+        wider_low, wider_high = min(low, edge_low, seed_value), max(high, edge_high, seed_value)
+        grown = _component(crop, within, local_seed, wider_low, wider_high)
+        if edge_pass > 0 and grown.sum() > _LEAK_GROWTH * region.sum():
+            break  # keep the previous region and its range
+        low, high = wider_low, wider_high
         if np.array_equal(grown, region):
             break
         region = grown
