@@ -34,7 +34,6 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QGridLayout, QWidget
 
 from viewer.core.transform import RegistrationState
-from viewer.display.annotations import scale_bar
 from viewer.state.compare_controller import (
     REFERENCE_TEXT,
     STATE_TEXT,
@@ -42,16 +41,29 @@ from viewer.state.compare_controller import (
     PaneFrame,
 )
 from viewer.state.comparison import LAYOUTS, MAX_VIEWS
-from viewer.ui.qt_image import rgba_to_qimage
-from viewer.ui.slice_view import (
-    LETTER_COLOUR,
-    SHADOW_COLOUR,
+from viewer.ui.overlay_painting import (
     TEXT_COLOUR,
-    WHEEL_STEP,
-    ZOOM_PER_WHEEL_NOTCH,
-    _font,
-    _shadowed_text,
+    OverlayStyle,
+    draw_edge_letters,
+    draw_scale_bar,
+    font,
+    shadowed_text,
 )
+from viewer.ui.qt_image import rgba_to_qimage
+from viewer.ui.slice_view import WHEEL_STEP, ZOOM_PER_WHEEL_NOTCH
+
+PANE_STYLE = OverlayStyle(
+    letter_font_px=15,
+    letter_margin_px=6,
+    letter_band_px=20,
+    letter_side_px=40,
+    bar_max_px=140,
+    bar_inset_px=(20, 20),
+    bar_tick_px=4,
+    bar_font_px=11,
+    bar_label_box=(30, 20, 16),
+)
+"""Comparison panes are smaller than the single view: smaller letters and scale bar."""
 
 SERIES_MIME = "application/x-interval-series-key"
 """Drag-and-drop type of a series key (from the visit strip onto a view)."""
@@ -167,9 +179,9 @@ class PaneView(QWidget):
             painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
             self._draw_crosshair(painter, frame)
             self._draw_markers(painter, frame)
-            self._draw_letters(painter, frame)
+            draw_edge_letters(painter, frame.letters, self.width(), self.height(), PANE_STYLE)
             self._draw_text(painter, frame)
-            self._draw_scale_bar(painter, frame)
+            draw_scale_bar(painter, frame.grid.pixel_mm, self.width(), self.height(), PANE_STYLE)
             if frame.legend is not None:
                 self._draw_legend(painter, frame)
         active = self.index == self.controller.state.active
@@ -187,7 +199,7 @@ class PaneView(QWidget):
         else:
             text = f"Loading {self.controller.series_label(key)}…"
         painter.setPen(QColor("#aab1bd"))
-        painter.setFont(_font(13))
+        painter.setFont(font(13))
         flags = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap
         painter.drawText(self.rect().adjusted(20, 20, -20, -20), flags, self.notice or text)
 
@@ -207,7 +219,7 @@ class PaneView(QWidget):
     def _draw_markers(self, painter: QPainter, frame: PaneFrame) -> None:
         inverse = np.linalg.inv(frame.grid.slice2reference(frame.position_mm))
         half_slab = max(frame.grid.pixel_mm * 3, 2.0)
-        painter.setFont(_font(12, bold=True))
+        painter.setFont(font(12, bold=True))
         for marker in self.markers(self.index):
             row, column, offset = (inverse @ np.append(marker.point_mm, 1.0))[:3]
             if abs(offset) > half_slab:
@@ -216,23 +228,10 @@ class PaneView(QWidget):
             painter.setPen(QPen(LANDMARK_COLOUR, 2))
             painter.drawEllipse(centre, 5, 5)
             box = QRectF(centre.x() + 6, centre.y() - 18, 40, 16)
-            _shadowed_text(painter, box, Qt.AlignmentFlag.AlignLeft, marker.label, LANDMARK_COLOUR)
-
-    def _draw_letters(self, painter: QPainter, frame: PaneFrame) -> None:
-        painter.setFont(_font(15, bold=True))
-        w, h, m = self.width(), self.height(), 6
-        centre, middle = Qt.AlignmentFlag.AlignHCenter, Qt.AlignmentFlag.AlignVCenter
-        letters = frame.letters
-        for text, box, align in (
-            (letters.top, QRectF(0, m, w, 20), centre | Qt.AlignmentFlag.AlignTop),
-            (letters.bottom, QRectF(0, h - 20 - m, w, 20), centre),
-            (letters.left, QRectF(m, 0, 40, h), middle | Qt.AlignmentFlag.AlignLeft),
-            (letters.right, QRectF(w - 40 - m, 0, 40, h), middle | Qt.AlignmentFlag.AlignRight),
-        ):
-            _shadowed_text(painter, box, align, text, LETTER_COLOUR)
+            shadowed_text(painter, box, Qt.AlignmentFlag.AlignLeft, marker.label, LANDMARK_COLOUR)
 
     def _draw_text(self, painter: QPainter, frame: PaneFrame) -> None:
-        painter.setFont(_font(12))
+        painter.setFont(font(12))
         m, w, h = 8, self.width(), self.height()
         line = painter.fontMetrics().height()
         left = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
@@ -245,33 +244,16 @@ class PaneView(QWidget):
             box = QRectF(m, m + i * line, w - 2 * m, line)
             # a narrow view ends a long line with "…" rather than cutting a word in half
             shown = metrics.elidedText(text, Qt.TextElideMode.ElideRight, int(box.width()))
-            _shadowed_text(painter, box, left, shown, colour)
+            shadowed_text(painter, box, left, shown, colour)
         # plane and position sit above the scale bar, out of the way of the long visit lines
         position = frame.corners.get("top_right", [])
         for i, text in enumerate(position):
             box = QRectF(w * 0.3, h - 44 - (len(position) - i) * line, w * 0.7 - m, line)
-            _shadowed_text(painter, box, right, text, TEXT_COLOUR)
+            shadowed_text(painter, box, right, text, TEXT_COLOUR)
         bottom = frame.corners.get("bottom_left", [])
         for i, text in enumerate(bottom):
             box = QRectF(m, h - m - (len(bottom) - i) * line, w * 0.75, line)
-            _shadowed_text(painter, box, left, text, TEXT_COLOUR)
-
-    def _draw_scale_bar(self, painter: QPainter, frame: PaneFrame) -> None:
-        max_px = min(self.width() * 0.25, 140.0)
-        if max_px < 20:
-            return
-        length_mm, length_px = scale_bar(frame.grid.pixel_mm, max_px)
-        right, y = self.width() - 20.0, self.height() - 20.0
-        left = right - length_px
-        for colour, width in ((SHADOW_COLOUR, 4.0), (TEXT_COLOUR, 2.0)):
-            painter.setPen(QPen(colour, width))
-            painter.drawLine(QPointF(left, y), QPointF(right, y))
-            painter.drawLine(QPointF(left, y - 4), QPointF(left, y + 4))
-            painter.drawLine(QPointF(right, y - 4), QPointF(right, y + 4))
-        painter.setFont(_font(11))
-        box = QRectF(left - 30, y - 20, length_px + 60, 16)
-        label = f"{length_mm:g} mm"
-        _shadowed_text(painter, box, Qt.AlignmentFlag.AlignCenter, label, TEXT_COLOUR)
+            shadowed_text(painter, box, left, text, TEXT_COLOUR)
 
     def _draw_legend(self, painter: QPainter, frame: PaneFrame) -> None:
         """The subtraction colour bar, red (brighter later) at the top."""
@@ -286,12 +268,12 @@ class PaneView(QWidget):
             painter.fillRect(QRectF(left, top + i, width, 1), QColor(*(int(c) for c in rgba)))
         painter.setPen(QPen(TEXT_COLOUR, 1))
         painter.drawRect(QRectF(left, top, width, height))
-        painter.setFont(_font(11))
+        painter.setFont(font(11))
         for value, label in legend.ticks():
             y = top + (1 - (value + legend.limit) / (2 * legend.limit)) * height
             box = QRectF(left - 90, y - 8, 84, 16)
             align = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
-            _shadowed_text(painter, box, align, label, TEXT_COLOUR)
+            shadowed_text(painter, box, align, label, TEXT_COLOUR)
 
     # --- mouse and keys --------------------------------------------------------------------
 

@@ -16,20 +16,25 @@ from dataclasses import dataclass
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
-    QFont,
     QImage,
     QKeyEvent,
     QMouseEvent,
     QPainter,
     QPaintEvent,
-    QPen,
     QWheelEvent,
 )
 from PySide6.QtWidgets import QWidget
 
-from viewer.display.annotations import scale_bar
 from viewer.state.controller import Frame, ViewController
 from viewer.state.session import LoadStatus
+from viewer.ui.overlay_painting import (
+    TEXT_COLOUR,
+    OverlayStyle,
+    draw_edge_letters,
+    draw_scale_bar,
+    font,
+    shadowed_text,
+)
 from viewer.ui.qt_image import rgba_to_qimage
 
 WHEEL_STEP = 120
@@ -37,9 +42,17 @@ WHEEL_STEP = 120
 ZOOM_PER_WHEEL_NOTCH = 1.2
 ZOOM_PER_DRAG_PIXEL = 1.01
 
-TEXT_COLOUR = QColor("#e6e9ee")
-LETTER_COLOUR = QColor("#ffd479")
-SHADOW_COLOUR = QColor(0, 0, 0, 220)
+VIEW_STYLE = OverlayStyle(
+    letter_font_px=17,
+    letter_margin_px=8,
+    letter_band_px=24,
+    letter_side_px=60,
+    bar_max_px=180,
+    bar_inset_px=(70, 40),
+    bar_tick_px=5,
+    bar_font_px=12,
+    bar_label_box=(40, 24, 18),
+)
 
 
 @dataclass
@@ -173,7 +186,7 @@ class SliceView(QWidget):
         frame = self.current_frame()
         if frame is None or self._image is None:
             painter.setPen(QColor("#aab1bd"))
-            painter.setFont(_font(14))
+            painter.setFont(font(14))
             margin = self.rect().adjusted(40, 40, -40, -40)
             flags = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap
             painter.drawText(margin, flags, self.placeholder_text())
@@ -182,59 +195,25 @@ class SliceView(QWidget):
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
         painter.drawImage(rect, self._image, QRectF(self._image.rect()))
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        self._draw_letters(painter, frame)
+        draw_edge_letters(painter, frame.letters, self.width(), self.height(), VIEW_STYLE)
         self._draw_corners(painter, frame)
-        self._draw_scale_bar(painter, scale)
-
-    def _draw_letters(self, painter: QPainter, frame: Frame) -> None:
-        painter.setFont(_font(17, bold=True))
-        w, h, m = self.width(), self.height(), 8
-        centre, middle = Qt.AlignmentFlag.AlignHCenter, Qt.AlignmentFlag.AlignVCenter
-        boxes = [
-            (frame.letters.top, QRectF(0, m, w, 24), centre | Qt.AlignmentFlag.AlignTop),
-            (frame.letters.bottom, QRectF(0, h - 24 - m, w, 24), centre),
-            (frame.letters.left, QRectF(m, 0, 60, h), middle | Qt.AlignmentFlag.AlignLeft),
-            (
-                frame.letters.right,
-                QRectF(w - 60 - m, 0, 60, h),
-                middle | Qt.AlignmentFlag.AlignRight,
-            ),
-        ]
-        for text, box, align in boxes:
-            _shadowed_text(painter, box, align, text, LETTER_COLOUR)
+        draw_scale_bar(painter, 1.0 / scale, self.width(), self.height(), VIEW_STYLE)
 
     def _draw_corners(self, painter: QPainter, frame: Frame) -> None:
-        painter.setFont(_font(13))
+        painter.setFont(font(13))
         m, w, h = 10, self.width(), self.height()
         line = painter.fontMetrics().height()
         left = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
         right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
         for i, text in enumerate(frame.corners.get("top_left", [])):
-            _shadowed_text(painter, QRectF(m, m + i * line, w / 2, line), left, text, TEXT_COLOUR)
+            shadowed_text(painter, QRectF(m, m + i * line, w / 2, line), left, text, TEXT_COLOUR)
         for i, text in enumerate(frame.corners.get("top_right", [])):
             box = QRectF(w / 2, m + i * line, w / 2 - m, line)
-            _shadowed_text(painter, box, right, text, TEXT_COLOUR)
+            shadowed_text(painter, box, right, text, TEXT_COLOUR)
         bottom = frame.corners.get("bottom_left", [])
         for i, text in enumerate(bottom):
             box = QRectF(m, h - m - (len(bottom) - i) * line, w / 2, line)
-            _shadowed_text(painter, box, left, text, TEXT_COLOUR)
-
-    def _draw_scale_bar(self, painter: QPainter, scale: float) -> None:
-        max_px = min(self.width() * 0.25, 180.0)
-        if max_px < 20:
-            return
-        length_mm, length_px = scale_bar(1.0 / scale, max_px)
-        right, y = self.width() - 70.0, self.height() - 40.0
-        left = right - length_px
-        for colour, width in ((SHADOW_COLOUR, 4.0), (TEXT_COLOUR, 2.0)):
-            painter.setPen(QPen(colour, width))
-            painter.drawLine(QPointF(left, y), QPointF(right, y))
-            painter.drawLine(QPointF(left, y - 5), QPointF(left, y + 5))
-            painter.drawLine(QPointF(right, y - 5), QPointF(right, y + 5))
-        painter.setFont(_font(12))
-        label = f"{length_mm:g} mm"
-        box = QRectF(left - 40, y - 24, length_px + 80, 18)
-        _shadowed_text(painter, box, Qt.AlignmentFlag.AlignCenter, label, TEXT_COLOUR)
+            shadowed_text(painter, box, left, text, TEXT_COLOUR)
 
     # --- mouse and keys --------------------------------------------------------------------
 
@@ -318,20 +297,3 @@ class SliceView(QWidget):
             super().keyPressEvent(event)
             return
         event.accept()
-
-
-def _font(pixel_size: int, *, bold: bool = False) -> QFont:
-    font = QFont()
-    font.setPixelSize(pixel_size)
-    font.setBold(bold)
-    return font
-
-
-def _shadowed_text(
-    painter: QPainter, box: QRectF, align: Qt.AlignmentFlag, text: str, colour: QColor
-) -> None:
-    """Draw text with a dark shadow so it stays readable over bright image regions."""
-    painter.setPen(SHADOW_COLOUR)
-    painter.drawText(box.translated(1, 1), align, text)
-    painter.setPen(colour)
-    painter.drawText(box, align, text)
