@@ -1,8 +1,10 @@
 """Case file: round trip, corrupt manifests, geometry checks, journal, lock (RELIABILITY C)."""
 
 import datetime as dt
+import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -11,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from viewer.core.history import EditHistory
 from viewer.core.lesions import LesionKind, LesionSet
 from viewer.core.transform import Registration, RegistrationState, Transform
 from viewer.core.volume import Volume
@@ -44,6 +47,28 @@ OBLIQUE = np.array(
         [0.0, 0.0, 0.0, 1.0],
     ]
 )
+
+
+def painted_history(labels: np.ndarray, *, undone_extra: bool = False) -> EditHistory:
+    """The undo history of painting ``labels`` slice by slice from an empty map.
+
+    With ``undone_extra`` one more edit is recorded and undone, so the history has a redo step.
+    """
+    history = EditHistory()
+    canvas = np.zeros_like(labels)
+    for z in range(labels.shape[0]):
+        box = (slice(z, z + 1), slice(None), slice(None))
+        before = canvas[box].copy()
+        canvas[box] = labels[box]
+        history.record(canvas, box, before, f"Brush on slice {z}")
+    if undone_extra:
+        box = (slice(0, 1), slice(0, 2), slice(0, 2))
+        before = canvas[box].copy()
+        canvas[box] = 1 - np.minimum(before, 1)  # paints where empty, erases where painted
+        history.record(canvas, box, before, "Eraser")
+        history.undo(canvas)
+    np.testing.assert_array_equal(canvas, labels)
+    return history
 
 
 def make_case(version: int = 0) -> Case:
@@ -90,6 +115,10 @@ def make_case(version: int = 0) -> Case:
         ],
         notes={"": "teaching case", "2002-12-02": f"version {version}"},
         layout={"view": "compare", "slice": [3, 2], "version": version},
+        histories={
+            "1.2.3.1": painted_history(first),
+            "1.2.3.2": painted_history(second, undone_extra=True),
+        },
     )
 
 
@@ -125,6 +154,12 @@ def assert_same_case(loaded: Case, expected: Case) -> None:
     assert loaded.events == expected.events
     assert loaded.notes == expected.notes
     assert loaded.layout == expected.layout
+    assert loaded.histories.keys() == expected.histories.keys()
+    for key, history in expected.histories.items():
+        assert loaded.histories[key].to_bytes() == history.to_bytes()
+    assert loaded.refused == expected.refused
+    assert loaded.refused_outlines.keys() == expected.refused_outlines.keys()
+    assert loaded.warnings == expected.warnings
 
 
 def volumes_of(case: Case) -> dict[str, Volume]:
@@ -208,6 +243,136 @@ def test_a_label_map_of_the_wrong_shape_is_refused_before_writing(tmp_path):
     assert not (tmp_path / MANIFEST).exists()
 
 
+# ---------------------------------------------------------------- undo history
+
+
+def manifest_items(folder, name=MANIFEST) -> dict[str, dict]:
+    items = json.loads((folder / name).read_text())["content"]["label_maps"]
+    return {item["series"]: item for item in items}
+
+
+def test_the_undo_history_survives_save_and_reopen(tmp_path):
+    case = make_case()
+    save_case(case, tmp_path)
+    items = manifest_items(tmp_path)
+    for key, history in case.histories.items():
+        name = items[key]["history"]
+        data = (tmp_path / name).read_bytes()
+        assert name == f"history-{hashlib.sha256(data).hexdigest()}.npz"
+        assert data == history.to_bytes()
+    loaded = load_case(tmp_path, volumes_of(case))
+    labels = loaded.labels["1.2.3.2"]
+    history = loaded.histories["1.2.3.2"]
+    assert (history.position, len(history.steps)) == (2, 3)  # slices 1 and 4 were painted
+    assert history.redo_description == "Eraser"
+    assert history.undo_description == "Brush on slice 4"
+    while history.undo(labels):
+        pass
+    assert not labels.any()  # back to the empty map the painting started from
+    for _ in range(2):
+        history.redo(labels)
+    np.testing.assert_array_equal(labels, case.labels["1.2.3.2"])
+
+
+def test_unchanged_histories_are_not_rewritten_and_old_ones_are_removed(tmp_path):
+    case = make_case()
+    save_case(case, tmp_path)
+    assert case.labels["1.2.3.2"].flags.writeable  # saving leaves the working map editable
+    first = {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("history-*.npz")}
+    assert len(first) == 2
+    case.notes[""] = "changed only the notes"
+    save_case(case, tmp_path)
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("history-*.npz")} == first
+    case.histories["1.2.3.2"].undo(case.labels["1.2.3.2"])
+    save_case(case, tmp_path)
+    save_case(case, tmp_path)  # the backup now names the same files as the manifest
+    names = {p.name for p in tmp_path.glob("history-*.npz")}
+    assert names == {item["history"] for item in manifest_items(tmp_path).values()}
+    assert len(names - set(first)) == 1  # the undo changed one history, and only that one
+
+
+def test_files_written_before_undo_was_stored_still_load(tmp_path):
+    case = make_case()
+    case.histories.clear()
+    save_case(case, tmp_path)
+    assert all("history" not in item for item in manifest_items(tmp_path).values())
+    assert not list(tmp_path.glob("history-*"))
+    loaded = load_case(tmp_path, volumes_of(case))
+    assert_same_case(loaded, case)
+    assert loaded.histories == {}
+
+
+def _swap_history(folder, name):
+    other = next(p for p in folder.glob("history-*.npz") if p.name != name)
+    (folder / name).write_bytes(other.read_bytes())
+
+
+def _reference(folder, data: bytes) -> None:
+    """Make the manifest name, for series 1.2.3.2, a history file holding ``data``."""
+    name = f"history-{hashlib.sha256(data).hexdigest()}.npz"
+    (folder / name).write_bytes(data)
+    document = json.loads((folder / MANIFEST).read_text())
+    for item in document["content"]["label_maps"]:
+        if item["series"] == "1.2.3.2":
+            item["history"] = name
+    document["checksum"] = _checksum(document["content"])
+    (folder / MANIFEST).write_text(json.dumps(document))
+
+
+HISTORY_DAMAGE = {
+    "missing": (lambda folder, name: (folder / name).unlink(), "No such file"),
+    "truncated": (
+        lambda folder, name: (folder / name).write_bytes((folder / name).read_bytes()[:-9]),
+        "does not match its hash",
+    ),
+    "swapped": (_swap_history, "does not match its hash"),
+    "not an archive": (lambda folder, name: _reference(folder, b"junk"), "not a valid undo"),
+    "another label map's": (
+        lambda folder, name: _reference(
+            folder, painted_history(np.ones((5, 16, 16), np.uint16)).to_bytes()
+        ),
+        "does not belong to the saved outlines of series 1.2.3.2",
+    ),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(HISTORY_DAMAGE))
+def test_a_damaged_history_is_dropped_with_a_warning_and_the_case_opens(tmp_path, damage):
+    case = make_case()
+    save_case(case, tmp_path)
+    damage_folder, reason = HISTORY_DAMAGE[damage]
+    damage_folder(tmp_path, manifest_items(tmp_path)["1.2.3.2"]["history"])
+    name = manifest_items(tmp_path)["1.2.3.2"]["history"]
+    loaded = load_case(tmp_path, volumes_of(case))
+    assert loaded.histories.keys() == {"1.2.3.1"}  # only the damaged one is dropped
+    assert loaded.labels.keys() == case.labels.keys()
+    np.testing.assert_array_equal(loaded.labels["1.2.3.2"], case.labels["1.2.3.2"])
+    assert len(loaded.warnings) == 1
+    assert loaded.warnings[0].startswith(str(tmp_path / name))
+    assert "undo history was dropped" in loaded.warnings[0] and reason in loaded.warnings[0]
+    save_case(loaded, tmp_path)  # saving again simply leaves the history out
+    assert "history" not in manifest_items(tmp_path)["1.2.3.2"]
+    assert load_case(tmp_path).warnings == []
+
+
+def test_a_history_name_that_is_no_hash_is_a_corrupt_manifest(tmp_path):
+    save_case(make_case(), tmp_path)
+    document = json.loads((tmp_path / MANIFEST).read_text())
+    document["content"]["label_maps"][0]["history"] = "../manifest.json"
+    document["checksum"] = _checksum(document["content"])
+    (tmp_path / MANIFEST).write_text(json.dumps(document))
+    with pytest.raises(CaseFileError, match="history-<sha256>.npz"):
+        load_case(tmp_path)
+
+
+def test_a_history_without_its_label_map_is_refused_before_writing(tmp_path):
+    case = make_case()
+    del case.labels["1.2.3.2"]
+    with pytest.raises(ValueError, match="undo history for series '1.2.3.2'"):
+        save_case(case, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
 # ---------------------------------------------------------------- C27 corrupt manifests
 
 
@@ -288,18 +453,103 @@ def test_label_values_that_are_no_lesion_are_refused(tmp_path):
 # ---------------------------------------------------------------- C28 geometry mismatch
 
 
-def test_c28_outlines_on_another_grid_are_refused_with_the_reason(tmp_path):
+def shifted_volumes(case: Case, key: str = "1.2.3.1", shift_mm: float = 2.5) -> dict[str, Volume]:
+    """The case's series, with ``key`` moved by ``shift_mm`` along the third LPS axis."""
+    volumes = volumes_of(case)
+    moved = case.series[key].voxel2patient.copy()
+    moved[:3, 3] += [0.0, 0.0, shift_mm]
+    volumes[key] = Volume(np.zeros(case.series[key].shape, np.int16), moved)
+    return volumes
+
+
+def label_file_of(folder, key: str) -> str:
+    items = json.loads((folder / MANIFEST).read_text())["content"]["label_maps"]
+    return next(item["file"] for item in items if item["series"] == key)
+
+
+def test_c28_outlines_on_another_grid_are_refused_for_that_series_alone(tmp_path):
     case = make_case()
     save_case(case, tmp_path)
+    loaded = load_case(tmp_path, shifted_volumes(case))
+    assert set(loaded.refused) == {"1.2.3.1"}
+    reason = loaded.refused["1.2.3.1"]
+    assert reason.startswith(str(tmp_path / label_file_of(tmp_path, "1.2.3.1")))
+    assert re.search("1.2.3.1.*another grid.*differ by up to 2.5 mm", reason)
+    assert "1.2.3.1" not in loaded.labels and "1.2.3.1" not in loaded.histories
+    np.testing.assert_array_equal(loaded.labels["1.2.3.2"], case.labels["1.2.3.2"])
+    assert loaded.histories["1.2.3.2"].to_bytes() == case.histories["1.2.3.2"].to_bytes()
+    np.testing.assert_array_equal(loaded.series["1.2.3.1"].voxel2patient, OBLIQUE)  # kept
+    assert loaded.lesions == case.lesions and loaded.warnings == []
+
     volumes = volumes_of(case)
-    shifted = OBLIQUE.copy()
-    shifted[:3, 3] += [0.0, 0.0, 2.5]
-    volumes["1.2.3.1"] = Volume(np.zeros((6, 20, 24), np.int16), shifted)
-    with pytest.raises(CaseFileError, match="1.2.3.1.*another grid.*differ by up to 2.5 mm"):
-        load_case(tmp_path, volumes)
     volumes["1.2.3.1"] = Volume(np.zeros((7, 20, 24), np.int16), OBLIQUE)
-    with pytest.raises(CaseFileError, match=r"shape \(7, 20, 24\), the outlines \(6, 20, 24\)"):
-        load_case(tmp_path, volumes)
+    loaded = load_case(tmp_path, volumes)
+    assert re.search(r"shape \(7, 20, 24\), the outlines \(6, 20, 24\)", loaded.refused["1.2.3.1"])
+
+
+def test_c28_refused_outlines_come_back_after_saving_with_the_wrong_series(tmp_path):
+    case = make_case()
+    save_case(case, tmp_path)
+    refused = load_case(tmp_path, shifted_volumes(case))
+    refused.notes[""] = "worked on with the wrong series loaded"
+    box = (slice(0, 1), slice(0, 1), slice(0, 1))
+    before = refused.labels["1.2.3.2"][box].copy()
+    refused.labels["1.2.3.2"][box] = 2  # the other outlines go on changing
+    refused.histories["1.2.3.2"].record(refused.labels["1.2.3.2"], box, before, "Brush on L2")
+    save_case(refused, tmp_path)
+    save_case(refused, tmp_path)  # twice: the backup no longer names the first save's files
+    write_journal(refused, tmp_path)
+    moved = tmp_path / "saved-as"
+    save_case(refused, moved, create=True)  # Save As carries the files into the new folder
+    for folder in (tmp_path, moved):
+        back = load_case(folder, volumes_of(case))
+        assert back.refused == {} and back.notes[""] == "worked on with the wrong series loaded"
+        np.testing.assert_array_equal(back.labels["1.2.3.1"], case.labels["1.2.3.1"])
+        assert back.histories["1.2.3.1"].to_bytes() == case.histories["1.2.3.1"].to_bytes()
+        assert back.labels["1.2.3.2"][0, 0, 0] == 2 and back.warnings == []
+        assert back.histories["1.2.3.2"].undo_description == "Brush on L2"
+    journal = read_journal(tmp_path, volumes_of(case))
+    np.testing.assert_array_equal(journal.labels["1.2.3.1"], case.labels["1.2.3.1"])
+    assert journal.histories["1.2.3.1"].to_bytes() == case.histories["1.2.3.1"].to_bytes()
+
+
+def test_c28_saving_refused_outlines_wrongly_is_refused_before_writing(tmp_path):
+    case = make_case()
+    save_case(case, tmp_path)
+    before = snapshot(tmp_path)
+
+    drawn_anew = load_case(tmp_path, shifted_volumes(case))
+    drawn_anew.labels["1.2.3.1"] = np.zeros((6, 20, 24), np.uint16)
+    regridded = load_case(tmp_path, shifted_volumes(case))
+    regridded.series["1.2.3.1"] = SeriesRecord.of_volume(
+        "1.2.3.1", "2002-08-14", shifted_volumes(case)["1.2.3.1"]
+    )
+    lesion_deleted = load_case(tmp_path, shifted_volumes(case))
+    lesion_deleted.labels["1.2.3.2"][lesion_deleted.labels["1.2.3.2"] == 2] = 0
+    lesion_deleted.histories.clear()
+    lesion_deleted.lesions.remove(2)  # gone from the shown outlines, still in the refused ones
+    for bad, reason in [
+        (drawn_anew, "both new outlines and refused ones"),
+        (regridded, "series record of the grid they were drawn on"),
+        (lesion_deleted, r"lesion\(s\) \[2\] were deleted"),
+    ]:
+        with pytest.raises(ValueError, match=reason):
+            save_case(bad, tmp_path)
+        assert snapshot(tmp_path) == before
+    del drawn_anew.refused_outlines["1.2.3.1"], drawn_anew.refused["1.2.3.1"]
+    drawn_anew.histories.pop("1.2.3.1", None)
+    save_case(drawn_anew, tmp_path)  # the reader chose to start again on the new grid
+    assert not load_case(tmp_path).labels["1.2.3.1"].any()
+
+
+def test_c28_a_moved_series_without_outlines_is_only_a_warning(tmp_path):
+    case = make_case()
+    case.series["1.2.3.3"] = SeriesRecord("1.2.3.3", "2003-01-01", (4, 8, 8), np.eye(4))
+    save_case(case, tmp_path)
+    loaded = load_case(tmp_path, shifted_volumes(case, "1.2.3.3", 1.0))
+    assert loaded.refused == {} and loaded.labels.keys() == case.labels.keys()
+    assert len(loaded.warnings) == 1
+    assert "1.2.3.3 is not on the grid" in loaded.warnings[0] and "1 mm" in loaded.warnings[0]
 
 
 def test_float_noise_in_the_geometry_is_not_a_mismatch(tmp_path):

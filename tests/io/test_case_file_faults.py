@@ -11,7 +11,7 @@ import warnings
 import nibabel
 import pytest
 
-from tests.io.test_case_file import assert_same_case, make_case
+from tests.io.test_case_file import assert_same_case, make_case, shifted_volumes, volumes_of
 from viewer.errors import SaveError
 from viewer.io.case_file import (
     LOCK,
@@ -56,11 +56,12 @@ def _fail_at(monkeypatch, name: str, call: int, error: OSError) -> None:
 
 
 def _saved_state(folder):
-    """The manifest and the label files it names, byte for byte."""
+    """The manifest and the label and history files it names, byte for byte."""
     import json
 
     manifest = (folder / MANIFEST).read_bytes()
-    names = [item["file"] for item in json.loads(manifest)["content"]["label_maps"]]
+    items = json.loads(manifest)["content"]["label_maps"]
+    names = [item["file"] for item in items] + [item["history"] for item in items]
     return manifest, {name: (folder / name).read_bytes() for name in names}
 
 
@@ -88,6 +89,7 @@ def test_c25_disk_full_at_every_write_fsync_and_rename(saved_twice, tmp_path_fac
     assert min(counts.values()) >= 2
     before = _saved_state(saved_twice)
     outcomes = {"unchanged": 0, "new in place": 0}
+    doing = set()
     for name in SYSCALLS:
         for call in range(1, counts[name] + 1):
             folder = fresh_copy()
@@ -97,6 +99,7 @@ def test_c25_disk_full_at_every_write_fsync_and_rename(saved_twice, tmp_path_fac
             monkeypatch.undo()
             assert str(folder) in str(error.value), (name, call)
             assert _temporaries(folder) == [], (name, call)
+            doing.add(error.value.reason.split(" failed")[0])
             if "the new version is in place" in str(error.value):
                 # only the folder flush after the final rename failed: new and complete
                 assert_same_case(load_case(folder), make_case(2))
@@ -109,6 +112,36 @@ def test_c25_disk_full_at_every_write_fsync_and_rename(saved_twice, tmp_path_fac
             save_case(make_case(2), folder)  # space freed: the retry succeeds
             assert_same_case(load_case(folder), make_case(2))
     assert outcomes["new in place"] == 1  # the flush of the folder after the manifest rename
+    # version 2 changes one label map and its undo history: both writes met the full disk
+    assert doing == {
+        "writing the label map of 1.2.3.2",
+        "writing the undo history of 1.2.3.2",
+        "writing the manifest",
+    }
+
+
+def test_c25_disk_full_while_carrying_refused_outlines_into_a_new_folder(
+    saved_twice, tmp_path_factory, monkeypatch
+):
+    volumes = shifted_volumes(make_case(1))
+    refused = load_case(saved_twice, volumes)
+    assert set(refused.refused) == {"1.2.3.1"}
+    target = tmp_path_factory.mktemp("save-as")
+    carried = refused.refused_outlines["1.2.3.1"].label_file
+    real_replace = os.replace
+
+    def full_for_the_carried_file(source, destination):
+        if str(destination).endswith(carried):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_replace(source, destination)
+
+    monkeypatch.setattr(os, "replace", full_for_the_carried_file)
+    with pytest.raises(SaveError, match="keeping the refused outlines of 1.2.3.1.*disk full"):
+        save_case(refused, target)
+    monkeypatch.undo()
+    assert not (target / MANIFEST).exists() and _temporaries(target) == []
+    save_case(refused, target)
+    assert_same_case(load_case(target, volumes_of(make_case(1))), make_case(1))
 
 
 def test_c25_disk_full_inside_the_nifti_writer(saved_twice, monkeypatch):

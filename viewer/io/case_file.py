@@ -6,12 +6,17 @@ Layout (see docs/case-file.md)::
       manifest.json            format, version, series + geometry fingerprints, lesions, ...
       manifest.json.bak        the previous valid manifest
       labels-<sha256>.nii.gz   one label map per annotated series, in that series' native grid
+      history-<sha256>.npz     the undo history of a label map (optional)
       journal/                 recovery journal: the same layout for the unsaved state
       case.lock                pid + host + time of the instance that may write
 
-Label files are named by the hash of their content and written (and fsynced) before the manifest
-that references them is renamed into place, so whatever moment a save is killed at, the folder holds
-either the old or the new manifest and every label map it names.
+Label and history files are named by the hash of their content and written (and fsynced) before
+the manifest that references them is renamed into place, so whatever moment a save is killed at,
+the folder holds either the old or the new manifest and every file it names.
+
+Label maps are strict (a damaged one refuses the case); an undo history is a convenience (a damaged
+or stale one is dropped with a warning). Outlines drawn on another grid than the loaded series are
+refused for that series alone, and carried unchanged into the next save.
 """
 
 from __future__ import annotations
@@ -24,15 +29,17 @@ import hashlib
 import json
 import math
 import os
+import re
 import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from viewer.core.history import EditHistory
 from viewer.core.lesions import Lesion, LesionKind, LesionSet
 from viewer.core.transform import Registration, RegistrationState, Transform
 from viewer.core.volume import Volume
@@ -58,6 +65,7 @@ _MAX_MANIFEST_BYTES = 64 * 2**20
 _AFFINE_DECIMALS = 4  # fingerprints round the affine to 0.1 micrometre
 _GEOMETRY_TOLERANCE_MM = 1e-3
 _LABEL_FILE_TOLERANCE_MM = 1e-2  # NIfTI stores the affine in float32
+_HISTORY_NAME = re.compile(r"history-[0-9a-f]{64}\.npz")
 
 
 class TreatmentKind(enum.Enum):
@@ -122,6 +130,36 @@ class SeriesRecord:
         return geometry_fingerprint(self.shape, self.voxel2patient)
 
 
+@dataclass(frozen=True, eq=False)
+class RefusedOutlines:
+    """A series' outlines refused on loading (drawn on another grid), kept for the next save.
+
+    They are not shown, but the next save and journal name the same files again (copying them
+    when saving into another folder), so opening the case with the right series brings them back.
+
+    Parameters
+    ----------
+    record : SeriesRecord
+        The grid the outlines were drawn on (the case's record of the series must stay this one).
+    label_file : str
+        ``labels-<sha256>.nii.gz``.
+    label_data : bytes
+        The label file's content.
+    lesion_numbers : frozenset of int
+        Label values present in the label map: these lesions must stay in the case.
+    history_file : str or None
+        ``history-<sha256>.npz``, None when there is no (usable) undo history.
+    history_data : bytes or None
+    """
+
+    record: SeriesRecord
+    label_file: str
+    label_data: bytes
+    lesion_numbers: frozenset[int]
+    history_file: str | None = None
+    history_data: bytes | None = None
+
+
 @dataclass(eq=False)
 class Case:
     """Everything a reader saves: series, registrations, lesions, label maps, events and notes.
@@ -139,6 +177,17 @@ class Case:
         Reader notes by visit (``""`` for the case as a whole).
     layout : dict
         The UI's layout and view state (JSON values), restored on reopening.
+    histories : dict of str to EditHistory
+        Undo history per series key (only for series with a label map in ``labels``).
+    refused : dict of str to str
+        Series key -> why its outlines were not loaded (geometry mismatch; names the label file
+        and the largest corner shift in mm). Filled by loading; shown to the reader.
+    refused_outlines : dict of str to RefusedOutlines
+        The files of the refused outlines, written again by every save. A series is in
+        ``labels`` or here, never both: to draw anew, delete its entry here (and in ``refused``).
+    warnings : list of str
+        Non-fatal problems found while loading (e.g. a damaged undo history that was dropped),
+        each naming the file and the reason.
     """
 
     series: dict[str, SeriesRecord] = field(default_factory=dict)
@@ -148,6 +197,17 @@ class Case:
     events: list[TreatmentEvent] = field(default_factory=list)
     notes: dict[str, str] = field(default_factory=dict)
     layout: dict[str, Any] = field(default_factory=dict)
+    histories: dict[str, EditHistory] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)
+    refused_outlines: dict[str, RefusedOutlines] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+class _StoredFiles(NamedTuple):
+    """The files one series' outlines are stored in."""
+
+    labels: str
+    history: str | None
 
 
 def geometry_fingerprint(shape: tuple[int, ...], voxel2patient: np.ndarray) -> str:
@@ -176,9 +236,10 @@ def geometry_fingerprint(shape: tuple[int, ...], voxel2patient: np.ndarray) -> s
 def save_case(case: Case, folder: str | os.PathLike[str], *, create: bool = False) -> None:
     """Save a case into ``folder`` atomically; returns only once everything is on the disk.
 
-    Label maps are written first under content-hash names (unchanged ones are not rewritten), then
-    the previous valid manifest becomes ``manifest.json.bak``, then the new manifest replaces the
-    old one, then the recovery journal is cleared and label files no manifest refers to are removed.
+    Label maps and undo histories are written first under content-hash names (unchanged ones are
+    not rewritten; refused outlines are carried under their old names), then the previous valid
+    manifest becomes ``manifest.json.bak``, then the new manifest replaces the old one, then the
+    recovery journal is cleared and label and history files no manifest refers to are removed.
 
     Parameters
     ----------
@@ -192,9 +253,11 @@ def save_case(case: Case, folder: str | os.PathLike[str], *, create: bool = Fals
     ------
     viewer.errors.SaveError
         Disk full ("disk full" in the message), no permission, folder gone: the message names the
-        path; ``manifest.json`` and the label files it names are left byte-identical.
+        path; ``manifest.json`` and the files it names are left byte-identical.
     ValueError
-        A label map does not match its series (shape) or is missing a series record.
+        Nothing is written: a label map does not match its series (shape) or has no series
+        record; a history has no label map; a series has both a label map and refused outlines;
+        refused outlines whose series record was replaced or whose lesions were deleted.
     """
     folder = Path(folder)
     if create:
@@ -209,10 +272,49 @@ def save_case(case: Case, folder: str | os.PathLike[str], *, create: bool = Fals
         clear_journal(folder)
 
 
+def _check_case(case: Case) -> None:
+    """Refuse, before anything is written, a case whose saved form could not be loaded again."""
+    for key, labels in case.labels.items():
+        record = case.series.get(key)
+        if record is None:
+            raise ValueError(f"label map for series {key!r}, which the case does not list")
+        if np.shape(labels) != record.shape:
+            raise ValueError(
+                f"label map of {key!r} has shape {np.shape(labels)}, series {record.shape}"
+            )
+    for key in case.histories:
+        if key not in case.labels:
+            raise ValueError(f"undo history for series {key!r}, which has no label map")
+    for key, refused in case.refused_outlines.items():
+        if key in case.labels:
+            raise ValueError(
+                f"series {key!r} has both new outlines and refused ones: discard the refused "
+                "outlines (Case.refused_outlines) before drawing new ones"
+            )
+        record = case.series.get(key)
+        if record is None or record.fingerprint != refused.record.fingerprint:
+            raise ValueError(
+                f"the refused outlines of series {key!r} need the series record of the grid they "
+                "were drawn on: keep it in Case.series"
+            )
+        missing = sorted(refused.lesion_numbers - {lesion.number for lesion in case.lesions})
+        if missing:
+            raise ValueError(
+                f"lesion(s) {missing[:5]} were deleted but the refused outlines of series "
+                f"{key!r} still hold them"
+            )
+
+
 def _write_snapshot(case: Case, folder: Path, manifest_name: str, *, keep_backup: bool) -> None:
+    _check_case(case)
     manifest_path = folder / manifest_name
-    label_files = {key: _write_label_map(case, key, folder) for key in sorted(case.labels)}
-    data = _manifest_bytes(case, label_files)
+    stored = {
+        key: _StoredFiles(_write_label_map(case, key, folder), _write_history(case, key, folder))
+        for key in sorted(case.labels)
+    }
+    for key in sorted(case.refused_outlines):
+        stored[key] = _write_refused_outlines(case.refused_outlines[key], key, folder)
+    data = _manifest_bytes(case, stored)
     backup_path = folder / BACKUP
     try:
         if keep_backup:
@@ -223,10 +325,10 @@ def _write_snapshot(case: Case, folder: Path, manifest_name: str, *, keep_backup
     except OSError as exc:
         replaced = _read_bytes_or_none(manifest_path) == data
         raise save_error(exc, manifest_path, "writing the manifest", replaced=replaced) from exc
-    keep = set(label_files.values())
+    keep = {name for files in stored.values() for name in files if name is not None}
     if keep_backup:
-        keep |= _referenced_label_files(backup_path)
-    _remove_unreferenced_labels(folder, keep)
+        keep |= _referenced_files(backup_path)
+    _remove_unreferenced_files(folder, keep)
 
 
 def _read_bytes_or_none(path: Path) -> bytes | None:
@@ -237,20 +339,16 @@ def _read_bytes_or_none(path: Path) -> bytes | None:
 
 
 def _write_label_map(case: Case, key: str, folder: Path) -> str:
-    record = case.series.get(key)
-    if record is None:
-        raise ValueError(f"label map for series {key!r}, which the case does not list")
-    labels = np.asarray(case.labels[key])
-    if labels.shape != record.shape:
-        raise ValueError(f"label map of {key!r} has shape {labels.shape}, series {record.shape}")
-    labels = np.ascontiguousarray(labels, dtype=np.uint16)
+    record = case.series[key]
+    labels = np.ascontiguousarray(case.labels[key], dtype=np.uint16)
     name = f"labels-{_label_hash(labels, record.fingerprint)}.nii.gz"
     target = folder / name
     if target.exists():
         return name  # same content already on disk, written and fsynced by an earlier save
     temporary = temporary_path(target)
     try:
-        write_nifti(Volume(labels, record.voxel2patient), temporary)
+        # a view: Volume freezes an array it is handed, and the reader goes on editing this one
+        write_nifti(Volume(labels.view(), record.voxel2patient), temporary)
         fsync_file(temporary)
         os.replace(temporary, target)
         fsync_folder(folder)
@@ -264,6 +362,40 @@ def _write_label_map(case: Case, key: str, folder: Path) -> str:
     return name
 
 
+def _write_history(case: Case, key: str, folder: Path) -> str | None:
+    history = case.histories.get(key)
+    if history is None:
+        return None
+    data = history.to_bytes()
+    name = f"history-{hashlib.sha256(data).hexdigest()}.npz"
+    _write_file_once(folder / name, data, f"writing the undo history of {key}")
+    return name
+
+
+def _write_refused_outlines(refused: RefusedOutlines, key: str, folder: Path) -> _StoredFiles:
+    _write_file_once(
+        folder / refused.label_file, refused.label_data, f"keeping the refused outlines of {key}"
+    )
+    if refused.history_file is not None and refused.history_data is not None:
+        _write_file_once(
+            folder / refused.history_file,
+            refused.history_data,
+            f"keeping the undo history of the refused outlines of {key}",
+        )
+        return _StoredFiles(refused.label_file, refused.history_file)
+    return _StoredFiles(refused.label_file, None)
+
+
+def _write_file_once(target: Path, data: bytes, doing: str) -> None:
+    """Write a content-named file atomically, unless it is already there."""
+    if target.exists():
+        return  # same name, same content: written and fsynced by an earlier save
+    try:
+        write_bytes_atomic(target, data)
+    except OSError as exc:
+        raise save_error(exc, target, doing) from exc
+
+
 def _label_hash(labels: np.ndarray, fingerprint: str) -> str:
     digest = hashlib.sha256(fingerprint.encode("ascii"))
     digest.update(f"{labels.dtype.str}{labels.shape}".encode("ascii"))
@@ -271,18 +403,25 @@ def _label_hash(labels: np.ndarray, fingerprint: str) -> str:
     return digest.hexdigest()
 
 
-def _remove_unreferenced_labels(folder: Path, keep: set[str]) -> None:
-    # Best effort: an extra label file wastes space but never harms a manifest.
+def _remove_unreferenced_files(folder: Path, keep: set[str]) -> None:
+    # Best effort: an extra file wastes space but never harms a manifest.
     with contextlib.suppress(OSError):
-        for entry in folder.glob("labels-*.nii.gz"):
-            if entry.name not in keep:
-                entry.unlink(missing_ok=True)
+        for pattern in ("labels-*.nii.gz", "history-*.npz"):
+            for entry in folder.glob(pattern):
+                if entry.name not in keep:
+                    entry.unlink(missing_ok=True)
 
 
-def _referenced_label_files(manifest_path: Path) -> set[str]:
+def _referenced_files(manifest_path: Path) -> set[str]:
+    """Label and history files a manifest names (none if it cannot be read)."""
     try:
         content = _parse_manifest_bytes(manifest_path.read_bytes(), manifest_path)
-        return {str(item["file"]) for item in content["label_maps"]}
+        names = set()
+        for item in content["label_maps"]:
+            names.add(str(item["file"]))
+            if "history" in item:
+                names.add(str(item["history"]))
+        return names
     except (OSError, CaseFileError, KeyError, TypeError):
         return set()
 
@@ -303,7 +442,7 @@ def _read_valid_manifest_bytes(path: Path) -> bytes | None:
 # --------------------------------------------------------------------------- manifest
 
 
-def _manifest_bytes(case: Case, label_files: Mapping[str, str]) -> bytes:
+def _manifest_bytes(case: Case, stored: Mapping[str, _StoredFiles]) -> bytes:
     content = {
         "series": [
             {
@@ -315,10 +454,7 @@ def _manifest_bytes(case: Case, label_files: Mapping[str, str]) -> bytes:
             }
             for r in case.series.values()
         ],
-        "label_maps": [
-            {"series": key, "file": label_files[key], "sha256": label_files[key][7:-7]}
-            for key in sorted(label_files)
-        ],
+        "label_maps": [_label_map_json(key, stored[key]) for key in sorted(stored)],
         "lesions": {
             "next_number": case.lesions.next_number,
             "items": [
@@ -347,6 +483,13 @@ def _manifest_bytes(case: Case, label_files: Mapping[str, str]) -> bytes:
         "checksum": _checksum(content),
     }
     return json.dumps(document, indent=1, allow_nan=False).encode("utf-8")
+
+
+def _label_map_json(key: str, files: _StoredFiles) -> dict[str, str]:
+    item = {"series": key, "file": files.labels, "sha256": files.labels[7:-7]}
+    if files.history is not None:
+        item["history"] = files.history  # optional: manifests without it stay valid version 1
+    return item
 
 
 def _checksum(content: Any) -> str:
@@ -418,26 +561,28 @@ def _refuse_constant(name: str) -> None:
 
 
 def load_case(folder: str | os.PathLike[str], volumes: Mapping[str, Volume] | None = None) -> Case:
-    """Read a case folder's manifest and label maps.
+    """Read a case folder's manifest, label maps and undo histories.
 
     Parameters
     ----------
     folder : path-like
     volumes : mapping of str to Volume, optional
-        Loaded series by key; each one the case refers to must have the grid its label map was
-        drawn on (same geometry fingerprint), otherwise the case is refused.
+        Loaded series by key. A series whose grid differs from the one its outlines were drawn on
+        (geometry fingerprint) has its outlines refused: they are left out of ``Case.labels``, the
+        reason is in ``Case.refused`` and their files in ``Case.refused_outlines``; the rest of
+        the case loads.
 
     Returns
     -------
     Case
+        ``Case.warnings`` lists what was dropped on the way (damaged or stale undo histories).
 
     Raises
     ------
     viewer.errors.CaseFileError
-        Missing, truncated, random, unknown-version or checksum-mismatched manifest, a damaged or
-        altered label map, or a series whose geometry does not match: the reason is in the
-        message, and nothing in the folder is changed. Offer :func:`load_backup` and
-        :func:`read_journal`.
+        Missing, truncated, random, unknown-version or checksum-mismatched manifest, or a damaged
+        or altered label map: the reason is in the message, and nothing in the folder is changed.
+        Offer :func:`load_backup` and :func:`read_journal`.
     """
     return _load_manifest(Path(folder), MANIFEST, volumes)
 
@@ -458,19 +603,65 @@ def _load_manifest(folder: Path, name: str, volumes: Mapping[str, Volume] | None
     content = _parse_manifest_bytes(data, path)
     try:
         case = _case_from_content(content)
-        label_files = _label_files_from_content(content, case)
+        stored = _stored_files_from_content(content, case)
     except CaseFileError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
         reason = f"the manifest content is invalid ({type(exc).__name__}: {exc})"
         raise CaseFileError(reason, path) from exc
-    for record in case.series.values():
-        volume = (volumes or {}).get(record.key)
-        if volume is not None:
-            _check_geometry(record, volume, path)
-    for key, file_name in label_files.items():
-        case.labels[key] = _read_label_map(folder / file_name, case.series[key], case.lesions)
+    volumes = volumes or {}
+    for key, files in stored.items():
+        _load_outlines(case, folder, key, files, volumes.get(key))
+    for key, record in case.series.items():
+        volume = volumes.get(key)
+        mismatch = None if volume is None or key in stored else _geometry_mismatch(record, volume)
+        if mismatch is not None:
+            case.warnings.append(
+                f"{path}: series {key} is not on the grid the case was saved with: {mismatch} "
+                "(it has no outlines, so nothing was refused)"
+            )
     return case
+
+
+def _load_outlines(
+    case: Case, folder: Path, key: str, files: _StoredFiles, volume: Volume | None
+) -> None:
+    """Read one series' label map (strictly) and undo history (leniently) into ``case``.
+
+    Outlines drawn on another grid than ``volume`` go to ``case.refused_outlines`` instead.
+    """
+    record = case.series[key]
+    label_path = folder / files.labels
+    labels = _read_label_map(label_path, record, case.lesions)
+    history, history_data = _read_history(folder, files.history, record, labels, case.warnings)
+    mismatch = None if volume is None else _geometry_mismatch(record, volume)
+    if mismatch is None:
+        case.labels[key] = labels
+        if history is not None:
+            case.histories[key] = history
+        return
+    case.refused[key] = str(
+        CaseFileError(
+            f"the outlines of series {key} were drawn on another grid: {mismatch}; "
+            "they are refused rather than shown in the wrong place (kept in the case file)",
+            label_path,
+        )
+    )
+    case.refused_outlines[key] = RefusedOutlines(
+        record,
+        files.labels,
+        _read_file(label_path, "label map"),
+        frozenset(np.unique(labels).tolist()) - {0},
+        None if history_data is None else files.history,
+        history_data,
+    )
+
+
+def _read_file(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CaseFileError(f"{what} unreadable ({exc.strerror or exc})", path) from exc
 
 
 def _case_from_content(content: Mapping[str, Any]) -> Case:
@@ -525,33 +716,33 @@ def _case_from_content(content: Mapping[str, Any]) -> Case:
     return Case(series, {}, lesions, registrations, events, dict(notes), layout)
 
 
-def _label_files_from_content(content: Mapping[str, Any], case: Case) -> dict[str, str]:
-    files: dict[str, str] = {}
+def _stored_files_from_content(content: Mapping[str, Any], case: Case) -> dict[str, _StoredFiles]:
+    stored: dict[str, _StoredFiles] = {}
     for item in _list(content["label_maps"]):
         key, name, digest = _str(item["series"]), _str(item["file"]), _str(item["sha256"])
         if key not in case.series:
             raise ValueError(f"label map for series {key!r}, which the manifest does not list")
+        if key in stored:
+            raise ValueError(f"two label maps for series {key!r}")
         if name != f"labels-{digest}.nii.gz" or not all(c in "0123456789abcdef" for c in digest):
             raise ValueError(f"label map file name {name!r} does not match its hash")
-        files[key] = name
-    return files
+        history = item.get("history")  # absent in files written before undo was stored
+        if history is not None and not _HISTORY_NAME.fullmatch(_str(history)):
+            raise ValueError(f"undo history file name {history!r} is not history-<sha256>.npz")
+        stored[key] = _StoredFiles(name, history)
+    return stored
 
 
-def _check_geometry(record: SeriesRecord, volume: Volume, manifest: Path) -> None:
+def _geometry_mismatch(record: SeriesRecord, volume: Volume) -> str | None:
+    """How a loaded series' grid differs from a record's (None: the same grid)."""
     if geometry_fingerprint(volume.shape, volume.voxel2patient) == record.fingerprint:
-        return
+        return None
     if volume.shape != record.shape:
-        reason = f"the loaded series has shape {volume.shape}, the outlines {record.shape}"
-    else:
-        shift = _max_corner_shift_mm(record.shape, record.voxel2patient, volume.voxel2patient)
-        if shift <= _GEOMETRY_TOLERANCE_MM:
-            return  # the fingerprints differ only by rounding at a boundary
-        reason = f"voxel positions differ by up to {shift:.3g} mm"
-    raise CaseFileError(
-        f"the outlines of series {record.key} were drawn on another grid: {reason}; "
-        "they are refused rather than shown in the wrong place",
-        manifest,
-    )
+        return f"the loaded series has shape {volume.shape}, the outlines {record.shape}"
+    shift = _max_corner_shift_mm(record.shape, record.voxel2patient, volume.voxel2patient)
+    if shift <= _GEOMETRY_TOLERANCE_MM:
+        return None  # the fingerprints differ only by rounding at a boundary
+    return f"voxel positions differ by up to {shift:.3g} mm"
 
 
 def _max_corner_shift_mm(shape: tuple[int, ...], a: np.ndarray, b: np.ndarray) -> float:
@@ -576,13 +767,42 @@ def _read_label_map(path: Path, record: SeriesRecord, lesions: LesionSet) -> np.
         raise CaseFileError(f"label map holds {volume.array.dtype} values, not integers", path)
     if volume.array.size and (volume.array.min() < 0 or volume.array.max() > 65535):
         raise CaseFileError("label map holds values outside 0..65535", path)
-    labels = np.ascontiguousarray(volume.array, dtype=np.uint16)
+    # a writable copy: the loaded outlines are what the reader goes on editing (and undoing)
+    labels = np.array(volume.array, dtype=np.uint16, order="C")
     if f"labels-{_label_hash(labels, record.fingerprint)}.nii.gz" != path.name:
         raise CaseFileError("label map content does not match its hash (changed or damaged)", path)
     unknown = sorted(set(np.unique(labels).tolist()) - {0} - {lesion.number for lesion in lesions})
     if unknown:
         raise CaseFileError(f"label map holds label(s) {unknown[:5]} that are no lesion", path)
     return labels
+
+
+def _read_history(
+    folder: Path,
+    name: str | None,
+    record: SeriesRecord,
+    labels: np.ndarray,
+    warnings: list[str],
+) -> tuple[EditHistory | None, bytes | None]:
+    """The undo history of a label map and its file's bytes; (None, None) when unusable.
+
+    An unusable history is only a lost convenience: it is dropped with a warning, never refused.
+    """
+    if name is None:
+        return None, None
+    path = folder / name
+    try:
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != name[8:-4]:
+            raise ValueError("its content does not match its hash (changed or damaged)")
+        history = EditHistory.from_bytes(data, record.shape)
+        if not history.matches(labels):
+            raise ValueError("it does not belong to the saved outlines of series " + record.key)
+    except (OSError, ValueError) as exc:
+        reason = (exc.strerror or str(exc)) if isinstance(exc, OSError) else str(exc)
+        warnings.append(f"{path}: the undo history was dropped ({reason}); the outlines are kept")
+        return None, None
+    return history, data
 
 
 def _list(value: Any) -> list[Any]:
@@ -611,11 +831,14 @@ def _optional_number(value: Any, kind: type) -> Any:
 def write_journal(case: Case, folder: str | os.PathLike[str]) -> None:
     """Replace the recovery journal with the current (unsaved) state of the case.
 
-    The journal is a sub-folder with the case-file layout; only changed label maps are written.
+    The journal is a sub-folder with the case-file layout; only changed label maps and undo
+    histories are written (refused outlines are copied in once, so a restored journal keeps them).
 
     Raises
     ------
     viewer.errors.SaveError
+    ValueError
+        The case could not be loaded again, as for :func:`save_case`.
     """
     journal = Path(folder) / JOURNAL_FOLDER
     try:
