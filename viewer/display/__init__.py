@@ -1,4 +1,7 @@
-"""Qt-free display pipeline: volume -> slice on a plane -> window/level -> RGBA, and overlays."""
+"""Qt-free display pipeline: volume -> slice on a plane -> window/level -> RGBA, and overlays.
+
+Label maps take the same path: :func:`label_slice` -> :func:`overlay_rgba` -> :func:`blend`.
+"""
 
 from viewer.display.annotations import (
     EdgeLetters,
@@ -20,6 +23,7 @@ from viewer.display.compare import (
     normalisation,
     subtract,
 )
+from viewer.display.labels import UNKNOWN_COLOUR, blend, label_slice, overlay_rgba
 from viewer.display.linking import (
     LinkedView,
     foreground_box,
@@ -72,9 +76,11 @@ __all__ = [
     "SlicePositions",
     "SliceRequest",
     "SliceResult",
+    "UNKNOWN_COLOUR",
     "WindowLevel",
     "WindowPreset",
     "apply_window",
+    "blend",
     "checkerboard",
     "checkerboard_mask",
     "colorize",
@@ -89,9 +95,11 @@ __all__ = [
     "grid_point",
     "hatch",
     "intensity_stats",
+    "label_slice",
     "link_views",
     "load_presets",
     "normalisation",
+    "overlay_rgba",
     "plane_axes",
     "plane_grid",
     "reslice",
