@@ -566,3 +566,19 @@ def test_fuzz_only_interval_errors_escape(tmp_path, valid_file_bytes, data):
     for h in headers:
         assert h.rows > 0 and h.columns > 0
         json.dumps(h.extra)
+
+
+def test_scanning_skips_interval_case_folders(tmp_path):
+    from viewer.core.volume import Volume
+    from viewer.io import scan_paths
+    from viewer.io.nifti import write_nifti
+
+    write_series(tmp_path / "patient", ramp_volume((4, 8, 8)), name="p")
+    case = tmp_path / "patient.interval"
+    case.mkdir()
+    # a case folder's label map is a valid NIfTI: it must not become a series of the patient
+    write_nifti(Volume(np.zeros((4, 8, 8), np.uint16), np.eye(4)), case / "labels-x.nii.gz")
+    assert len(scan_paths([case]).all_series()) == 1  # opened on its own, it is an image
+    catalog = scan_paths([tmp_path])
+    assert len(catalog.all_series()) == 1
+    assert not any("labels-x" in s.path for s in catalog.skipped)

@@ -29,6 +29,11 @@ _PALETTE: tuple[tuple[int, int, int], ...] = (
 """Distinct colours (8-bit RGB) handed out in turn to new lesions."""
 
 
+def palette_colour(number: int) -> tuple[int, int, int]:
+    """The colour a lesion numbered ``number`` gets by default (8-bit RGB)."""
+    return _PALETTE[(number - 1) % len(_PALETTE)]
+
+
 class LesionKind(enum.Enum):
     """What tissue a lesion outline marks (the value is what the case file stores)."""
 
@@ -147,13 +152,27 @@ class LesionSet:
         lesion = Lesion(
             number=number,
             name=f"L{number}" if name is None else name,
-            colour=_PALETTE[(number - 1) % len(_PALETTE)] if colour is None else colour,
+            colour=palette_colour(number) if colour is None else colour,
             kind=kind,
             note=note,
         )
         self._lesions[number] = lesion
         self._next = number + 1
         return lesion
+
+    def restore(self, lesion: Lesion) -> None:
+        """Put a deleted lesion back under its own number (undoing its deletion).
+
+        Raises
+        ------
+        ValueError
+            The number is in use, or was never handed out by this set.
+        """
+        if lesion.number in self._lesions:
+            raise ValueError(f"lesion {lesion.number} exists")
+        if lesion.number >= self._next:
+            raise ValueError(f"lesion {lesion.number} was never part of this case")
+        self._lesions = dict(sorted({**self._lesions, lesion.number: lesion}.items()))
 
     def update(self, number: int, /, **changes: object) -> Lesion:
         """Change a lesion's name, colour, kind or note (not its number); returns the new value."""

@@ -14,13 +14,15 @@ from viewer.io import dicom_grouping, dicom_scan, nifti
 from viewer.io.sniff import FileKind, read_head, sniff
 
 UNKNOWN_PATIENT = "(no patient ID)"
+CASE_FOLDER_SUFFIX = ".interval"
+"""Interval's case folders end with this; scanning skips them (their label maps are no images)."""
 
 
 def iter_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
     """Yield every regular file under the given files and folders, recursively, in sorted order.
 
     Hidden files are included (they are reported as skipped when they are not images) but links
-    that loop are not followed twice.
+    that loop are not followed twice. Interval's own case folders (``*.interval``) are skipped.
     """
     seen_dirs: set[tuple[int, int]] = set()
     for root in paths:
@@ -36,7 +38,7 @@ def iter_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
                 dirnames[:] = []
                 continue
             seen_dirs.add((st.st_dev, st.st_ino))
-            dirnames.sort()
+            dirnames[:] = sorted(d for d in dirnames if not d.endswith(CASE_FOLDER_SUFFIX))
             for name in sorted(filenames):
                 yield Path(dirpath) / name
 

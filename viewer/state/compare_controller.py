@@ -32,6 +32,7 @@ from viewer.display.compare import (
     normalisation,
     subtract,
 )
+from viewer.display.labels import blend, label_slice, overlay_rgba
 from viewer.display.linking import (
     foreground_box,
     grid_point,
@@ -59,6 +60,7 @@ from viewer.display.window import (
     colorize,
     load_presets,
 )
+from viewer.state.annotations import Annotations
 from viewer.state.comparison import (
     LAYOUTS,
     MAX_VIEWS,
@@ -67,6 +69,7 @@ from viewer.state.comparison import (
     view_count,
 )
 from viewer.state.controller import WINDOW_DRAG_PIXELS
+from viewer.state.outlining import ViewGeometry
 from viewer.state.registrations import RegistrationStore, preferred_series
 from viewer.state.session import LoadedSeries, Session
 from viewer.state.view import ZOOM_LIMITS
@@ -79,6 +82,8 @@ STATE_TEXT = {
 }
 REFERENCE_TEXT = "Reference series"
 THUMBNAIL_PX = 44
+PREVIEW_COLOUR = (255, 235, 59)
+"""A tool's preview (grow, carry forward...) in yellow: not yet part of any lesion."""
 """Edge of a visit's thumbnail in the visit strip, screen pixels."""
 FIT_MARGIN = 0.04
 """Room around the heads at zoom 1, as a fraction of their extent on each side."""
@@ -179,6 +184,8 @@ class ComparisonController:
     registrations : RegistrationStore
     state : ComparisonState, optional
     presets : sequence of WindowPreset, optional
+    annotations : Annotations, optional
+        The outlines drawn over each view (an empty set by default).
     """
 
     def __init__(
@@ -187,9 +194,11 @@ class ComparisonController:
         registrations: RegistrationStore,
         state: ComparisonState | None = None,
         presets: Sequence[WindowPreset] | None = None,
+        annotations: Annotations | None = None,
     ) -> None:
         self.session = session
         self.registrations = registrations
+        self.annotations = annotations if annotations is not None else Annotations()
         self.state = state if state is not None else ComparisonState()
         self.presets = tuple(presets) if presets is not None else load_presets()
         self._centred = False
@@ -229,6 +238,10 @@ class ComparisonController:
         s.layout = {0: "1x1", 1: "1x1", 2: "1x2"}.get(len(keys), "1x3")
         self.registrations.reset(self.session.catalog, reference_key)
         self._maybe_centre()
+
+    def keep_position(self) -> None:
+        """Keep the crosshair where it is (a restored case), instead of centring on the head."""
+        self._centred = True
 
     def _on_catalog(self) -> None:
         self.open_case()
@@ -407,6 +420,25 @@ class ComparisonController:
             return None
         axis = PLANE_AXIS_INDEX[grid.plane]
         return grid_point(grid, self.state.crosshair_mm[axis], row, column)
+
+    def view_geometry(self, index: int, viewport_px: tuple[int, int]) -> ViewGeometry | None:
+        """Where a view's screen pixels lie in the native grid of the series it shows.
+
+        None until the series is loaded. Outlining tools use it to land strokes drawn on the
+        resliced view in the visit's own grid.
+        """
+        key = self.view_key(index)
+        grid = self.view_grid(index, viewport_px)
+        found = self.loaded(key)
+        if key is None or grid is None or found is None:
+            return None
+        position = link_views(self.state.crosshair_mm, [grid])[0].position_mm
+        matrix = self.registrations.patient2reference(key)
+        reference2patient = np.eye(4) if matrix is None else np.linalg.inv(matrix)
+        slice2voxel = (
+            found.volume.patient2voxel @ reference2patient @ grid.slice2reference(position)
+        )
+        return ViewGeometry(key, found.volume, slice2voxel, grid.pixel_mm)
 
     def probe(self, index: int, viewport_px: tuple[int, int], row: float, column: float) -> str:
         """The status line for the mouse over a view's screen pixel ("" outside any image).
@@ -708,6 +740,7 @@ class ComparisonController:
             rgba, legend, pair_lines = self._pair_frame(grid, linked.position_mm, rgba, result)
         else:
             pair_lines = []
+            rgba = self._with_outlines(key, grid, linked.position_mm, rgba)
         corners = self._corners(index, key, grid, linked.position_mm, pair_lines)
         registration = (
             None if self.registrations.is_reference(key) else self.registrations.state(key)
@@ -722,6 +755,41 @@ class ComparisonController:
             registration=registration,
             legend=legend,
         )
+
+    def _with_outlines(
+        self, key: str, grid: PlaneGrid, position_mm: float, rgba: np.ndarray
+    ) -> np.ndarray:
+        """The view's pixels with the series' outlines (and any tool preview) drawn over."""
+        notes = self.annotations
+        style = notes.style
+        found = self.loaded(key)
+        if found is None or not style.visible:
+            return rgba
+        matrix = self.registrations.patient2reference(key)
+        labels = notes.labels(key)
+        if labels is not None and labels.shape == found.volume.shape:
+            cut = label_slice(labels, found.volume.voxel2patient, grid, position_mm, matrix)
+            if cut.any():
+                overlay = overlay_rgba(
+                    cut,
+                    notes.colours(),
+                    opacity=style.opacity,
+                    outline=style.outline_only,
+                    hidden=style.hidden,
+                    highlight=notes.active,
+                )
+                rgba = blend(rgba, overlay)
+        proposal = notes.proposal
+        if proposal is not None and proposal.series_key == key:
+            cut = label_slice(
+                proposal.mask.view(np.uint8), found.volume.voxel2patient, grid, position_mm, matrix
+            )
+            if cut.any():
+                overlay = overlay_rgba(
+                    cut.astype(np.uint16), {1: PREVIEW_COLOUR}, opacity=0.3, outline=False
+                )
+                rgba = blend(rgba, overlay)
+        return rgba
 
     def _pair_frame(
         self, grid: PlaneGrid, position_mm: float, first_rgba: np.ndarray, first: SliceResult
