@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PySide6.QtWidgets import QMessageBox
 
 from tests.dicom_factory import write_series
 from viewer.core.transform import Transform
@@ -108,6 +109,22 @@ def identity_register(reference, moving, *, progress, cancelled) -> Registration
     return RegistrationResult(Transform(), 0.0, 0, 0.0, "identity (test)")
 
 
+@pytest.fixture(autouse=True)
+def no_unexpected_dialogs(monkeypatch):
+    """A modal dialog nobody answers would hang the suite: fail the test instead.
+
+    Tests that expect a dialog patch these again with the answer they want.
+    """
+
+    def unexpected(*args, **kwargs):
+        text = next((a for a in args if isinstance(a, str) and len(a) > 20), args)
+        raise AssertionError(f"unexpected modal dialog: {text}")
+
+    for name in ("question", "warning", "critical", "information"):
+        monkeypatch.setattr(QMessageBox, name, unexpected)
+    monkeypatch.setattr(QMessageBox, "exec", unexpected)
+
+
 @pytest.fixture
 def window(qtbot):
     """A main window that is closed (and its workers waited for) after the test."""
@@ -118,7 +135,8 @@ def window(qtbot):
         # the real multi-resolution registration, which the demo-case story test runs
         kwargs.setdefault("register", identity_register)
         w = MainWindow(**kwargs)
-        qtbot.addWidget(w)
+        # a failed test must not wait on "Save your changes?" when pytest-qt closes the window
+        qtbot.addWidget(w, before_close_func=lambda w: w.annotations.mark_clean())
         w.resize(1200, 800)
         w.show()
         created.append(w)
@@ -126,6 +144,7 @@ def window(qtbot):
 
     yield make
     for w in created:
+        w.annotations.mark_clean()
         w.close()
 
 

@@ -41,6 +41,7 @@ from viewer.state.compare_controller import (
     PaneFrame,
 )
 from viewer.state.comparison import LAYOUTS, MAX_VIEWS
+from viewer.ui.outline_input import OutlineInput
 from viewer.ui.overlay_painting import (
     TEXT_COLOUR,
     OverlayStyle,
@@ -137,6 +138,7 @@ class PaneView(QWidget):
         self.landmark_mode = False
         self.markers: Callable[[int], list[Marker]] = lambda index: []
         self.key_handler: Callable[[int, QKeyEvent], bool] = lambda index, event: False
+        self.outline_input: OutlineInput | None = None
         self._frame: PaneFrame | None = None
         self._image: QImage | None = None
         self._dirty = True
@@ -184,6 +186,8 @@ class PaneView(QWidget):
             draw_scale_bar(painter, frame.grid.pixel_mm, self.width(), self.height(), PANE_STYLE)
             if frame.legend is not None:
                 self._draw_legend(painter, frame)
+            if self.outline_input is not None:
+                self.outline_input.draw(painter, self.index, frame.grid.pixel_mm)
         active = self.index == self.controller.state.active
         if active and len(self.controller.visible_indices()) > 1:
             painter.setPen(QPen(ACTIVE_COLOUR, 2))
@@ -287,6 +291,13 @@ class PaneView(QWidget):
         self.pressed.emit(self.index)
         button = event.button()
         shift = event.modifiers() & Qt.KeyboardModifier.ShiftModifier
+        tools = self.outline_input
+        if button == Qt.MouseButton.LeftButton and not shift and tools is not None:
+            pos = event.position()
+            if tools.press(self.index, self.viewport_px(), pos.y() - 0.5, pos.x() - 0.5):
+                self._drag = _Drag("tool", pos, pos)
+                event.accept()
+                return
         if button in (Qt.MouseButton.MiddleButton, Qt.MouseButton.RightButton) or (
             button == Qt.MouseButton.LeftButton and shift
         ):
@@ -305,7 +316,11 @@ class PaneView(QWidget):
         self.probe_changed.emit(
             self.controller.probe(self.index, self.viewport_px(), pos.y() - 0.5, pos.x() - 0.5)
         )
-        if drag is None:
+        tools = self.outline_input
+        if tools is not None and (drag is None or drag.mode == "tool"):
+            if tools.move(self.index, self.viewport_px(), pos.y() - 0.5, pos.x() - 0.5):
+                self.update()
+        if drag is None or drag.mode == "tool":
             return
         if not drag.moved:
             distance = abs(pos.x() - drag.start.x()) + abs(pos.y() - drag.start.y())
@@ -323,6 +338,12 @@ class PaneView(QWidget):
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
         """A left press without a drag is a click: crosshair, or a landmark."""
         drag, self._drag = self._drag, None
+        if drag is not None and drag.mode == "tool" and self.outline_input is not None:
+            pos = event.position()
+            self.outline_input.release(self.index, self.viewport_px(), pos.y() - 0.5, pos.x() - 0.5)
+            self.update()
+            event.accept()
+            return
         if drag is not None and drag.mode == "window" and not drag.moved:
             pos = event.position()
             row, column = pos.y() - 0.5, pos.x() - 0.5
@@ -337,10 +358,16 @@ class PaneView(QWidget):
     def leaveEvent(self, event: object) -> None:  # noqa: N802 - Qt override
         """The mouse left: nothing to probe."""
         self.probe_changed.emit("")
+        if self.outline_input is not None:
+            self.outline_input.leave(self.index)
+            self.update()
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
-        """Reset zoom, pan and windows."""
+        """Reset zoom, pan and windows (with an outlining tool: close the polygon)."""
         self._drag = None
+        if self.outline_input is not None and self.outline_input.double_click(self.index):
+            event.accept()
+            return
         self.controller.reset()
         event.accept()
 
@@ -367,6 +394,9 @@ class PaneView(QWidget):
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt override
         """Slice keys, or hand the key to the window (nudging)."""
         if self.key_handler(self.index, event):
+            event.accept()
+            return
+        if self.outline_input is not None and self.outline_input.key(event.key()):
             event.accept()
             return
         key = event.key()

@@ -39,6 +39,31 @@ frame</td></tr>
 <tr><td>Nudge mode: [ and ]</td><td>rotate it 1° about the crosshair (Shift: 5°)</td></tr>
 <tr><td>F1</td><td>this help</td></tr>
 </table>
+<h3>Outlining lesions (Outlines panel)</h3>
+<p>Choose a tool; a left click or drag on any view then outlines on that view's visit, in the
+visit's own scanner grid, even when the view is resliced through its registration. Shift+drag
+still pans; with <b>Navigate</b> (V) clicks move the crosshair again. The first stroke makes
+lesion L1 if there is none; <b>Add lesion</b> starts the next one (each keeps its colour on every
+visit). Strokes never change another lesion's voxels.</p>
+<table cellpadding="3">
+<tr><td>V / B / E</td><td>navigate / brush / eraser (round, size in mm; - and = change it;
+<i>3-D</i> paints a sphere; <i>Only intensities</i> paints only voxels in a range, e.g.
+enhancing)</td></tr>
+<tr><td>F / P</td><td>freehand contour (drag round, release fills) / polygon (click corners,
+double-click or Enter fills); <i>Cut out</i> removes instead</td></tr>
+<tr><td>G</td><td>click-to-grow: click inside the enhancing tumour; a 3-D region is previewed in
+yellow; the <i>Sensitivity</i> slider re-grows it live</td></tr>
+<tr><td>Enter / Esc</td><td>accept / discard a preview (grow, carry forward, fill between
+slices, clean-up)</td></tr>
+<tr><td>Ctrl+Z / Ctrl+Shift+Z</td><td>undo / redo on the active view's visit (kept in the
+case, at least 100 steps per visit)</td></tr>
+<tr><td>O</td><td>show / hide outlines</td></tr>
+<tr><td>Ctrl+S</td><td>save the case (outlines, lesions, undo, registrations, layout); it is
+also autosaved to a recovery journal every 30 s and after each action</td></tr>
+</table>
+<p><b>Carry forward</b> maps the active lesion's outline from another visit through both
+registrations onto the active view's visit, as a preview to accept and edit; <b>Re-fit</b>
+then grows it to this visit's enhancement.</p>
 <p>Pair modes draw two views in the first one: <b>fade</b> (slider), <b>checkerboard</b> (square
 size in mm), <b>flicker</b> (two per second), <b>subtraction</b> (later minus earlier after
 intensity normalisation: red brighter later, blue darker, legend in HU or IQR).</p>

@@ -29,15 +29,20 @@ from viewer.display.slicing import PLANES
 from viewer.display.window import AUTO_NAME, WindowPreset
 from viewer.io.scan import scan_paths
 from viewer.registration.automatic import register as automatic_register
+from viewer.state.annotations import Annotations
+from viewer.state.case_session import CaseSession
 from viewer.state.compare_controller import ComparisonController, series_thumbnail
 from viewer.state.controller import ViewController
+from viewer.state.outlining import OutliningController
 from viewer.state.registrations import RegistrationStore
 from viewer.state.session import LoadedSeries, LoadStatus, Session, default_series, prepare_series
 from viewer.state.view import ViewState
+from viewer.ui.case_manager import CaseManager
 from viewer.ui.case_panel import CasePanel
 from viewer.ui.compare_tools import CompareTools
 from viewer.ui.compare_view import ComparisonView
 from viewer.ui.help_text import HELP_HTML
+from viewer.ui.outlining_hub import OutliningHub
 from viewer.ui.registration_panel import RegistrationPanel
 from viewer.ui.registration_runner import RegistrationRunner
 from viewer.ui.slice_view import SliceView
@@ -88,7 +93,14 @@ class MainWindow(QMainWindow):
         self.view_state = ViewState()
         self.controller = ViewController(self.session, self.view_state)
         self.registrations = RegistrationStore()
-        self.comparison = ComparisonController(self.session, self.registrations)
+        self.annotations = Annotations()
+        self.comparison = ComparisonController(
+            self.session, self.registrations, annotations=self.annotations
+        )
+        self.outlining = OutliningController(
+            self.annotations, lambda key: self.registrations.record(key).transform
+        )
+        self.case_session = CaseSession(self.annotations, self.comparison)
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(2)
         self.scanner = TaskRunner(self.pool, self)
@@ -131,7 +143,23 @@ class MainWindow(QMainWindow):
         dock.setWidget(self.registration_panel)
         dock.setMinimumWidth(330)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        self.outlines = OutliningHub(
+            self.annotations, self.outlining, self.comparison, self.comparison_view, self
+        )
+        outline_dock = QDockWidget("Outlines", self)
+        outline_dock.setObjectName("outlines")
+        outline_dock.setFeatures(QDockWidget.DockWidgetFeature.NoDockWidgetFeatures)
+        outline_dock.setWidget(self.outlines.panel)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, outline_dock)
+        self.tabifyDockWidget(dock, outline_dock)
+        dock.raise_()  # registration is checked first, when a case opens
+        self.outline_dock = outline_dock
+        self.case_manager = CaseManager(self, self.case_session)
+        self.case_manager.open_requested.connect(self.open_paths)
+        self.case_manager.message.connect(self._show_message)
+        self.outlines.message.connect(self._show_message)
         self._build_toolbar()
+        self._build_menus()
         self.compare_tools = CompareTools(self.comparison, self)
         self.addToolBarBreak()
         self.addToolBar(self.compare_tools)
@@ -167,6 +195,7 @@ class MainWindow(QMainWindow):
         self.thumbnailer.failed.connect(self._on_thumbnail_failed)
         self.registrations.changed.connect(self._load_views)
         self.session.status_changed.connect(self._load_views)
+        self.session.status_changed.connect(self._note_series)
         self.pane_loader.succeeded.connect(self._on_view_loaded)
         self.pane_loader.failed.connect(self._on_view_load_failed)
         self.pane_loader.cancelled.connect(self._on_load_cancelled)
@@ -254,6 +283,27 @@ class MainWindow(QMainWindow):
         help_action.setToolTip("Mouse, keys and display conventions (F1)")
         help_action.triggered.connect(self.show_help)
         bar.addAction(help_action)
+
+    def _build_menus(self) -> None:
+        case_menu = self.menuBar().addMenu("&Case")
+        open_action = QAction("Open folder…", self)
+        open_action.triggered.connect(self._choose_folder)
+        case_menu.addAction(open_action)
+        case_menu.addMenu(self.case_manager.recent_menu)
+        case_menu.addSeparator()
+        case_menu.addAction(self.case_manager.save_action)
+        case_menu.addAction(self.case_manager.save_as_action)
+        edit_menu = self.menuBar().addMenu("&Edit")
+        edit_menu.addAction(self.outlines.undo_action)
+        edit_menu.addAction(self.outlines.redo_action)
+        edit_menu.aboutToShow.connect(self.outlines.follow_active)
+        tools_menu = self.menuBar().addMenu("&Outline")
+        for action in self.outlines.panel.tool_actions.values():
+            tools_menu.addAction(action)
+        self.statusBar().addPermanentWidget(self.case_manager.read_only_label)
+
+    def _show_message(self, text: str) -> None:
+        self.statusBar().showMessage(text, 10_000)
 
     def _add_preset_action(
         self, bar: QToolBar, name: str, key: str, tip: str, *, label: str | None = None
@@ -358,11 +408,21 @@ class MainWindow(QMainWindow):
             self.slice_view.set_notice(f"No images found in {where}{skipped}.")
             return
         self.slice_view.set_notice("")
+        self.case_manager.open_for(list(paths))  # type: ignore[call-overload]
         self._register_when_shown = True
         first = default_series(catalog)
         self.select_series(first.key if first else None)
         self._on_layout(self.comparison.state.layout)
         self._load_views()
+
+    def _note_series(self, key: str) -> None:
+        """A loaded series: its saved outlines must fit its grid, and its grid is remembered."""
+        found = self.comparison.loaded(key)
+        if found is not None and self.session.knows(key):
+            self.case_session.note_series(key, self.session.visit_of(key).label, found.volume)
+            refused = self.case_session.refused.get(key)
+            if refused:
+                self._show_message(refused)
 
     def _on_scan_failed(self, _: object, message: str) -> None:
         self.slice_view.set_notice(f"The folder could not be read:\n\n{message}")
@@ -444,7 +504,8 @@ class MainWindow(QMainWindow):
         title = (
             f"{entry.description or 'series'} — {self.session.visit_of(key).label}" if entry else ""
         )
-        self.setWindowTitle(f"Interval — {title}" if title else "Interval")
+        dirty = " *" if self.annotations.dirty else ""
+        self.setWindowTitle((f"Interval — {title}" if title else "Interval") + dirty)
 
     def _sync_series(self, *_: object) -> None:
         self.case_panel.select(self.shown_key())
@@ -591,7 +652,11 @@ class MainWindow(QMainWindow):
         self._help.raise_()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
-        """Stop the workers before the window goes away."""
+        """Ask about unsaved outlines, then stop the workers before the window goes away."""
+        if not self.case_manager.may_close():
+            event.ignore()
+            return
+        self.case_manager.close()
         self.scanner.cancel_all()
         self.loader.cancel_all()
         self.pane_loader.cancel_all()

@@ -96,6 +96,12 @@ class RegistrationRunner(QObject):
                 self.message.emit("Open a case first: there is no reference series.")
             return
         jobs = registration_jobs(self.session.catalog, reference)
+        if quiet:  # opening a case: registrations restored from its file are kept
+            jobs = [
+                job
+                for job in jobs
+                if self.registrations.state(job.moving_key) is RegistrationState.NOT_REGISTERED
+            ]
         if not jobs:
             if not quiet:
                 self.message.emit("Nothing to register: every series shares the reference's frame.")

@@ -1,0 +1,243 @@
+"""Outlining in the window as a user does it, and never losing it: the issue's "Done means".
+
+Outline a lesion on two visits (click-to-grow, brush), carry it forward, get killed with
+``kill -9`` mid-work, start again and get everything back; quitting with unsaved changes and a
+failing save keeps the window open; a second window on the same case is read-only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QMessageBox
+
+from tests.conftest import PROJECT_ROOT
+from tests.dicom_factory import write_series
+from tests.ui.conftest import head
+from viewer.errors import SaveError
+from viewer.state.outlining import Tool
+
+TIMEOUT_MS = 20_000
+
+
+@pytest.fixture
+def images(tmp_path):
+    """Two visits of a head with a bright 'lesion' that grows, MRI with contrast."""
+    root = tmp_path / "patient"
+    for number, (date, radius) in enumerate(
+        [(dt.date(2002, 8, 14), 5.0), (dt.date(2002, 12, 9), 7.0)], start=1
+    ):
+        array = head((16, 64, 64), brain=300, skull=700)
+        z, y, x = np.indices(array.shape)
+        inside = ((z - 8) * 2.0) ** 2 + (y - 30) ** 2 + (x - 36) ** 2 <= radius**2
+        array[inside] = 900
+
+        def contrast(index, ds):
+            ds.ContrastBolusAgent = "Gadolinium"
+
+        write_series(
+            root / f"v{number}", array, study_date=date, series_number=number,
+            series_description="AX T1 POST GAD", name=f"v{number}", mutate=contrast,
+        )  # fmt: skip
+    return root
+
+
+def views_ready(w) -> bool:
+    return all(p.current_frame() is not None for p in w.comparison_view.visible_panes())
+
+
+def open_case(window, qtbot, images):
+    w = window()
+    w.open_paths([str(images)])
+    qtbot.waitUntil(lambda: views_ready(w) and not w.registration.busy, timeout=TIMEOUT_MS)
+    return w
+
+
+def lesion_point(pane) -> QPoint:
+    """Screen point of the lesion centre (slice 8, row 30, column 36) in a view."""
+    frame = pane.current_frame()
+    view = pane.controller.view_geometry(pane.index, pane.viewport_px())
+    voxel2slice = np.linalg.inv(view.slice2voxel)
+    row, column, _ = (voxel2slice @ np.array([8.0, 30.0, 36.0, 1.0]))[:3]
+    assert 0 <= row < frame.rgba.shape[0] and 0 <= column < frame.rgba.shape[1]
+    return QPoint(round(column + 0.5), round(row + 0.5))
+
+
+def show_lesion_slice(w):
+    """Put the crosshair on the lesion centre of the active view's visit."""
+    key = w.comparison.view_key(w.comparison.state.active)
+    volume = w.comparison.loaded(key).volume
+    centre = volume.voxel2patient @ np.array([8.0, 30.0, 36.0, 1.0])
+    w.comparison.state.crosshair_mm = tuple(float(v) for v in centre[:3])
+
+
+def test_outline_two_visits_carry_forward_undo_save_and_reopen(window, qtbot, images, monkeypatch):
+    w = open_case(window, qtbot, images)
+    w.comparison.set_layout("1x2")
+    qtbot.waitUntil(lambda: views_ready(w), timeout=TIMEOUT_MS)
+    later, earlier = (w.comparison.view_key(i) for i in (0, 1))
+    assert w.session.visit_of(later).date > w.session.visit_of(earlier).date
+    show_lesion_slice(w)
+    panes = w.comparison_view.panes
+
+    # 1. click-to-grow on the earlier visit (view 2): preview, then Enter accepts it
+    w.comparison.set_active(1)
+    qtbot.keyClick(w, Qt.Key.Key_G)
+    assert w.outlining.settings.tool is Tool.GROW
+    qtbot.mouseClick(panes[1], Qt.MouseButton.LeftButton, pos=lesion_point(panes[1]))
+    assert w.annotations.proposal is not None
+    qtbot.keyClick(panes[1], Qt.Key.Key_Return)
+    first = w.annotations.labels(earlier)
+    truth_small = 4 * np.pi / 3 * 5.0**2 * 2.5  # ellipsoid 5 x 5 x 2.5 voxels
+    assert abs(int((first > 0).sum()) - truth_small) < 0.35 * truth_small
+    assert w.windowTitle().endswith("*")
+
+    # 2. carry it forward to the later visit (view 1), then re-fit it to the bigger lesion
+    w.comparison.set_active(0)
+    w.outlines.follow_active()
+    assert w.outlines.panel.carry_source() == earlier
+    w.outlines.run("carry")
+    assert w.annotations.proposal is not None and w.annotations.proposal.series_key == later
+    w.outlines.run("refit")
+    qtbot.keyClick(panes[0], Qt.Key.Key_Return)
+    second = w.annotations.labels(later)
+    truth_large = 4 * np.pi / 3 * 7.0**2 * 3.5
+    assert abs(int((second > 0).sum()) - truth_large) < 0.35 * truth_large
+
+    # 3. a brush stroke on the later visit, undone with Ctrl+Z and redone
+    before = second.copy()
+    qtbot.keyClick(w, Qt.Key.Key_B)
+    start = lesion_point(panes[0]) + QPoint(12, 12)
+    qtbot.mousePress(panes[0], Qt.MouseButton.LeftButton, pos=start)
+    qtbot.mouseMove(panes[0], start + QPoint(10, 0))
+    qtbot.mouseRelease(panes[0], Qt.MouseButton.LeftButton, pos=start + QPoint(10, 0))
+    painted = w.annotations.labels(later).copy()
+    assert (painted != before).sum() > 5
+    w.outlines.undo_action.trigger()
+    np.testing.assert_array_equal(w.annotations.labels(later), before)
+    w.outlines.redo_action.trigger()
+    np.testing.assert_array_equal(w.annotations.labels(later), painted)
+
+    # 4. save, close without a prompt, reopen: outlines, lesion and undo are back
+    w.case_manager.save_action.trigger()
+    assert not w.annotations.dirty and not w.windowTitle().endswith("*")
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: pytest.fail("asked to save"))
+    w.close()
+    monkeypatch.undo()
+    again = open_case(window, qtbot, images)
+    np.testing.assert_array_equal(again.annotations.labels(later), painted)
+    np.testing.assert_array_equal(again.annotations.labels(earlier), first)
+    again.comparison.set_active(again.comparison.state.panes.index(later))
+    again.outlines.undo_action.trigger()
+    np.testing.assert_array_equal(again.annotations.labels(later), before)
+
+
+def test_kill_9_while_outlining_then_restart_gets_the_work_back(window, qtbot, images, tmp_path):
+    script = tmp_path / "outline_then_die.py"
+    script.write_text(
+        textwrap.dedent(f"""
+        import os, signal, sys, time
+        import numpy as np
+        from PySide6.QtWidgets import QApplication
+        from viewer.core.transform import Transform
+        from viewer.registration.automatic import RegistrationResult
+        from viewer.state.outlining import Tool
+        from viewer.ui.main_window import MainWindow
+
+        def identity_register(reference, moving, *, progress, cancelled):
+            return RegistrationResult(Transform(), 0.0, 0, 0.0, "identity (test)")
+
+        app = QApplication([])
+        w = MainWindow(register=identity_register)
+        w.resize(1000, 700)
+        w.show()
+        w.open_paths([{str(images)!r}])
+        deadline = time.time() + 20
+        while time.time() < deadline and not (
+            all(p.current_frame() is not None for p in w.comparison_view.visible_panes())
+            and not w.registration.busy
+        ):
+            app.processEvents()
+            time.sleep(0.01)
+        pane = w.comparison_view.panes[0]
+        view = w.comparison.view_geometry(0, pane.viewport_px())
+        row, column = (np.linalg.inv(view.slice2voxel) @ [8.0, 30.0, 36.0, 1.0])[:2]
+        w.outlining.settings.tool = Tool.GROW
+        w.outlining.press(view, row, column)
+        w.outlining.accept()
+        w.case_manager.autosave()
+        key = view.key
+        print(key, int((w.annotations.labels(key) > 0).sum()), flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=PROJECT_ROOT, capture_output=True, text=True,
+        timeout=120, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+    )  # fmt: skip
+    assert done.returncode == -9, done.stderr
+    key, count = done.stdout.split()
+    assert int(count) > 50
+
+    asked = []
+
+    def restore(*args, **kwargs):
+        asked.append(args[2])
+        return QMessageBox.StandardButton.Yes
+
+    qtbot_patch = pytest.MonkeyPatch()
+    qtbot_patch.setattr(QMessageBox, "question", restore)
+    try:
+        w = open_case(window, qtbot, images)
+    finally:
+        qtbot_patch.undo()
+    assert asked and "closed without saving" in asked[0]
+    assert int((w.annotations.labels(key) > 0).sum()) == int(count)
+    assert w.annotations.dirty  # restored work still needs a save
+
+
+def test_c29_quit_when_the_save_fails_keeps_the_window_and_the_changes(
+    window, qtbot, images, monkeypatch
+):
+    w = open_case(window, qtbot, images)
+    # only scrolling: closing asks nothing
+    w.comparison.scroll(2)
+    assert not w.annotations.dirty
+    show_lesion_slice(w)
+    qtbot.keyClick(w, Qt.Key.Key_B)
+    pane = w.comparison_view.panes[0]
+    qtbot.mouseClick(pane, Qt.MouseButton.LeftButton, pos=lesion_point(pane))
+    assert w.annotations.dirty
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Save)
+
+    def disk_full(*args, **kwargs):
+        raise SaveError("No space left on device", w.case_session.folder / "manifest.json")
+
+    monkeypatch.setattr(w.case_session, "save", disk_full)
+    shown = []
+    monkeypatch.setattr(QMessageBox, "exec", lambda box: shown.append(box.text()) or 0)
+    assert not w.close()
+    assert w.isVisible() and w.annotations.dirty
+    assert shown and "NOT saved" in shown[0] and "No space left" in shown[0]
+
+
+def test_a_second_window_on_the_same_case_is_read_only(window, qtbot, images):
+    first = open_case(window, qtbot, images)
+    second = open_case(window, qtbot, images)
+    assert not first.case_session.read_only
+    assert second.case_session.read_only and second.annotations.read_only
+    assert second.case_manager.read_only_label.isVisibleTo(second)
+    assert "another Interval" in second.case_manager.read_only_label.toolTip()
+    qtbot.keyClick(second, Qt.Key.Key_B)
+    pane = second.comparison_view.panes[0]
+    qtbot.mouseClick(pane, Qt.MouseButton.LeftButton, pos=QPoint(100, 100))
+    assert not second.annotations.label_maps()
+    assert json.loads((first.case_session.folder / "case.lock").read_text())["pid"]
