@@ -107,3 +107,61 @@ def test_click_to_grow_from_the_view_outlines_the_recurrence(views):
     assert tools.accept()
     np.testing.assert_array_equal(notes.labels(keys[RECURRENCE]) > 0, grown)
     assert notes.proposal is None
+
+
+def test_a_polygon_with_an_intensity_range_thresholds_within_the_outlined_region(views):
+    comparison, tools, notes, keys = views
+    frame = comparison.frame(0, VIEWPORT)
+    view = comparison.view_geometry(0, VIEWPORT)
+    row, column = frame.crosshair_px
+    corners = [(row - 15, column - 15), (row - 15, column + 15), (row + 15, column + 15),
+               (row + 15, column - 15)]  # fmt: skip
+    key = keys[RECURRENCE]
+    while notes.undo(key) is not None:  # start from no outline
+        pass
+
+    def outline(limit: bool) -> np.ndarray:
+        tools.settings.tool, tools.settings.limit_to_range = Tool.POLYGON, limit
+        for point in corners:
+            tools.press(view, *point)
+            tools.release(view, *point)
+        tools.close_polygon()
+        mask = notes.labels(key) > 0
+        notes.undo(key)
+        return mask
+
+    whole = outline(False)
+    image = view.volume.array
+    low, high = np.percentile(image[whole], [60, 100])
+    tools.settings.range_low, tools.settings.range_high = float(low), float(high)
+    bright = outline(True)
+    assert 0 < bright.sum() < whole.sum()
+    np.testing.assert_array_equal(bright, whole & (image >= low) & (image <= high))
+    tools.settings.limit_to_range = False
+
+
+def test_the_native_view_shows_the_outlines_in_the_visit_own_grid(views):
+    from viewer.state.controller import ViewController
+
+    comparison, tools, notes, keys = views
+    key = keys[RECURRENCE]
+    native = ViewController(comparison.session, annotations=notes)
+    native.select_series(key)
+    volume = comparison.loaded(key).volume
+    centre = np.array(volume.shape) // 2
+    native.view.focus_mm = tuple(float(v) for v in apply_affine(volume.voxel2patient, centre))
+    before = native.frame().rgba.copy()
+    box = tuple(slice(int(c) - 3, int(c) + 4) for c in centre)
+
+    def square(scratch):
+        scratch[box] = True
+        return box
+
+    notes.paint(key, volume.shape, square, erase=False, description="box")
+    after = native.frame().rgba
+    changed = np.any(after != before, axis=-1)
+    assert 20 <= changed.sum() <= 400  # a 7 x 7 voxel square and its edge, at this zoom
+    notes.style.visible = False
+    np.testing.assert_array_equal(native.frame().rgba, before)
+    notes.style.visible = True
+    notes.undo(key)

@@ -28,7 +28,7 @@ from viewer.segmentation import (
     smooth,
 )
 from viewer.segmentation.plane import aligned_axis, fill_polygon_on_plane, native_point, paint_disc
-from viewer.state.annotations import Annotations, Proposal
+from viewer.state.annotations import Annotations, Box, Proposal
 
 BRUSH_RADIUS_LIMITS_MM = (0.5, 30.0)
 SENSITIVITY_LIMITS = (0.2, 3.0)
@@ -250,13 +250,23 @@ class OutliningController:
         if len(points) < 3:
             self.message.emit("An outline needs at least three points")
             return
-        cut = self.settings.cut
-        action = "Cut from" if cut else "Outline"
+        s = self.settings
+        action = "Cut from" if s.cut else "Outline"
+        limit = (s.range_low, s.range_high) if s.limit_to_range else None
+
+        def paint(mask: np.ndarray) -> Box | None:
+            box = fill_polygon_on_plane(mask, view.slice2voxel, points)
+            if box is not None and limit is not None:
+                # threshold within the outlined region: only voxels in the range are taken
+                region = view.volume.array[box]
+                mask[box] &= (region >= limit[0]) & (region <= limit[1])
+            return box
+
         box = self.annotations.paint(
             view.key,
             view.volume.shape,
-            lambda mask: fill_polygon_on_plane(mask, view.slice2voxel, points),
-            erase=cut,
+            paint,
+            erase=s.cut,
             description=f"{action} {self._lesion_label()}",
         )
         if box is None:

@@ -299,6 +299,7 @@ class LesionPanel(QWidget):
             self.options_stack.addWidget(page)
         layout = QVBoxLayout(self.options_box)
         layout.addWidget(self.options_stack)
+        layout.addWidget(self.range_row)
         return self.options_box
 
     def _brush_page(self) -> QWidget:
@@ -326,8 +327,9 @@ class LesionPanel(QWidget):
 
         self.range_box = QCheckBox("Only intensities from")
         range_tip = (
-            "Paint or erase only voxels whose value lies in this range, in the image's units "
-            "(HU on CT): e.g. only the enhancing voxels on a T1 post-contrast"
+            "Paint, erase or fill only voxels whose value lies in this range, in the image's "
+            "units (HU on CT): e.g. only the enhancing voxels on a T1 post-contrast. With "
+            "Freehand or Polygon it thresholds within the outlined region"
         )
         self.range_box.setToolTip(range_tip)
         self.range_box.toggled.connect(lambda on: setattr(settings, "limit_to_range", on))
@@ -337,10 +339,14 @@ class LesionPanel(QWidget):
             spin.setDecimals(0)
             spin.setToolTip(range_tip)
             spin.valueChanged.connect(partial(self._set_range, field))
-        grid.addWidget(self.range_box, 1, 0, 1, 4)
-        grid.addWidget(self.low_spin, 2, 0, 1, 2)
-        grid.addWidget(QLabel("to"), 2, 2)
-        grid.addWidget(self.high_spin, 2, 3)
+        # shared by the brush and the contours (threshold within the outlined region)
+        self.range_row = QWidget()
+        range_grid = QGridLayout(self.range_row)
+        range_grid.setContentsMargins(0, 0, 0, 0)
+        range_grid.addWidget(self.range_box, 0, 0, 1, 4)
+        range_grid.addWidget(self.low_spin, 1, 0, 1, 2)
+        range_grid.addWidget(QLabel("to"), 1, 2)
+        range_grid.addWidget(self.high_spin, 1, 3)
 
         smaller = QAction("Smaller brush", self)
         smaller.setShortcut(QKeySequence("-"))
@@ -623,6 +629,7 @@ class LesionPanel(QWidget):
             self.options_stack.widget(index).setSizePolicy(policy, policy)
         if tool in CONTOUR_HINTS:
             self.contour_hint.setText(CONTOUR_HINTS[tool])
+        self.range_row.setVisible(page in (PAGE_BRUSH, PAGE_CONTOUR))
 
     def _sync_options(self, *_: object) -> None:
         s = self.tools.settings
