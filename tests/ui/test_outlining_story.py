@@ -241,3 +241,35 @@ def test_a_second_window_on_the_same_case_is_read_only(window, qtbot, images):
     qtbot.mouseClick(pane, Qt.MouseButton.LeftButton, pos=QPoint(100, 100))
     assert not second.annotations.label_maps()
     assert json.loads((first.case_session.folder / "case.lock").read_text())["pid"]
+
+
+def test_freehand_drag_fills_and_the_recent_menu_reopens_the_case(window, qtbot, images):
+    w = open_case(window, qtbot, images)
+    show_lesion_slice(w)
+    pane = w.comparison_view.panes[0]
+    key = w.comparison.view_key(0)
+    qtbot.keyClick(w, Qt.Key.Key_F)
+    centre = lesion_point(pane)
+    ring = [centre + QPoint(round(15 * np.cos(a)), round(15 * np.sin(a)))
+            for a in np.linspace(0, 2 * np.pi, 24)]  # fmt: skip
+    qtbot.mousePress(pane, Qt.MouseButton.LeftButton, pos=ring[0])
+    for point in ring[1:]:
+        qtbot.mouseMove(pane, point)
+    qtbot.mouseRelease(pane, Qt.MouseButton.LeftButton, pos=ring[-1])
+    labels = w.annotations.labels(key)
+    # one native slice, a disc of radius 15 screen pixels
+    pixel_mm = pane.current_frame().grid.pixel_mm
+    spacing = w.comparison.loaded(key).volume.spacing
+    expected = np.pi * (15 * pixel_mm) ** 2 / (spacing[1] * spacing[2])
+    assert len(np.unique(np.nonzero(labels)[0])) == 1
+    assert abs(int((labels > 0).sum()) - expected) < 0.2 * expected
+    w.case_manager.save()
+    entries = w.case_manager.recent()
+    assert entries[0]["paths"] == [str(images.resolve())]
+    w.case_manager._fill_recent()
+    action = w.case_manager.recent_menu.actions()[0]
+    assert images.name in action.text() and action.isEnabled()
+    with qtbot.waitSignal(w.scanner.succeeded, timeout=TIMEOUT_MS):
+        action.trigger()
+    qtbot.waitUntil(lambda: w.annotations.labels(key) is not None, timeout=TIMEOUT_MS)
+    assert int((w.annotations.labels(key) > 0).sum()) == int((labels > 0).sum())

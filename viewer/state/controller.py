@@ -20,12 +20,14 @@ from viewer.display.annotations import (
     format_plane_position,
     format_position,
 )
+from viewer.display.labels import blend, label_slice, overlay_rgba
 from viewer.display.slicing import (
     PLANE_AXIS_INDEX,
     PLANES,
     SlicePositions,
     SliceRequest,
     SliceResult,
+    plane_grid,
     reslice,
     slice_positions,
 )
@@ -38,6 +40,7 @@ from viewer.display.window import (
     hatch,
     load_presets,
 )
+from viewer.state.annotations import Annotations
 from viewer.state.session import LoadedSeries, LoadStatus, Session
 from viewer.state.view import ZOOM_LIMITS, ViewState
 
@@ -116,6 +119,8 @@ class ViewController:
         The state to drive; a new one by default.
     presets : sequence of WindowPreset, optional
         Window presets; read from ``resources/window_presets.json`` by default.
+    annotations : Annotations, optional
+        Outlines drawn over the slice (none by default).
     """
 
     def __init__(
@@ -123,8 +128,10 @@ class ViewController:
         session: Session,
         view: ViewState | None = None,
         presets: Sequence[WindowPreset] | None = None,
+        annotations: Annotations | None = None,
     ) -> None:
         self.session = session
+        self.annotations = annotations
         self.view = view if view is not None else ViewState()
         self.presets = tuple(presets) if presets is not None else load_presets()
         self._slice_cache: tuple[tuple, SliceResult] | None = None
@@ -325,6 +332,7 @@ class ViewController:
         rgba = colorize(grey, inside=result.inside)
         if result.unreadable is not None:
             rgba = composite(rgba, hatch(result.unreadable))
+        rgba = self._with_outlines(key, rgba)
         return Frame(
             rgba=rgba,
             slice=result,
@@ -333,6 +341,27 @@ class ViewController:
             letters=edge_letters(result.slice2patient),
             corners=self._corner_text(key, result, window, index),
         )
+
+    def _with_outlines(self, key: str, rgba: np.ndarray) -> np.ndarray:
+        """The slice's pixels with the series' outlines drawn over (as in the linked views)."""
+        notes, loaded = self.annotations, self.current
+        labels = notes.labels(key) if notes is not None else None
+        if notes is None or labels is None or loaded is None or not notes.style.visible:
+            return rgba
+        volume = loaded.volume
+        if labels.shape != volume.shape:
+            return rgba
+        plane = self.view.plane
+        position = self.view.focus_mm[PLANE_AXIS_INDEX[plane]]
+        cut = label_slice(labels, volume.voxel2patient, plane_grid(volume, plane), position, None)
+        if not cut.any():
+            return rgba
+        style = notes.style
+        overlay = overlay_rgba(
+            cut, notes.colours(), opacity=style.opacity, outline=style.outline_only,
+            hidden=style.hidden, highlight=notes.active,
+        )  # fmt: skip
+        return blend(rgba, overlay)
 
     def _corner_text(
         self, key: str, result: SliceResult, window: WindowLevel, index: tuple[int, int]

@@ -91,9 +91,11 @@ class MainWindow(QMainWindow):
         self._scan, self._prepare = scan, prepare
         self.session = Session(max_loaded=MAX_LOADED)
         self.view_state = ViewState()
-        self.controller = ViewController(self.session, self.view_state)
-        self.registrations = RegistrationStore()
         self.annotations = Annotations()
+        self.controller = ViewController(
+            self.session, self.view_state, annotations=self.annotations
+        )
+        self.registrations = RegistrationStore()
         self.comparison = ComparisonController(
             self.session, self.registrations, annotations=self.annotations
         )
@@ -156,6 +158,10 @@ class MainWindow(QMainWindow):
         self.outline_dock = outline_dock
         self.case_manager = CaseManager(self, self.case_session)
         self.case_manager.open_requested.connect(self.open_paths)
+        # the native view shows the outlines too
+        self.annotations.labels_changed.connect(lambda _: self.slice_view.refresh())
+        self.annotations.lesions_changed.connect(lambda: self.slice_view.refresh())
+        self.annotations.style.events.connect(lambda *_: self.slice_view.refresh())
         self.case_manager.message.connect(self._show_message)
         self.outlines.message.connect(self._show_message)
         self._build_toolbar()
@@ -339,7 +345,12 @@ class MainWindow(QMainWindow):
             self.open_paths([folder])
 
     def open_paths(self, paths: Sequence[str]) -> None:
-        """Scan files and folders in a worker, then show the case (replacing the open one)."""
+        """Scan files and folders in a worker, then show the case (replacing the open one).
+
+        Unsaved outlines of the open case are offered for saving first (Cancel keeps it open).
+        """
+        if not self.case_manager.may_close():
+            return
         paths = [str(p) for p in paths]
         self.loader.cancel()
         self.slice_view.set_notice("Reading the folder…")
