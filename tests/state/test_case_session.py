@@ -210,3 +210,29 @@ def test_the_case_folder_sits_beside_the_images_or_in_the_data_folder(tmp_path):
             assert folder.name.startswith("patient-") and folder.name.endswith(".interval")
     finally:
         readonly.chmod(0o755)
+
+
+def test_c27_a_corrupt_manifest_is_refused_untouched_and_nothing_autosaves_over_it(
+    images, tmp_path
+):
+    case, keys = open_window(images)
+    folder = tmp_path / "bad.interval"
+    case.open(folder)
+    note_all(case, keys)
+    paint(case, keys[0], (4, 16, 16))
+    case.save()
+    case.close()
+    manifest = folder / "manifest.json"
+    damaged = manifest.read_bytes()[:-40]
+    manifest.write_bytes(damaged)
+
+    again, _ = open_window(images)
+    report = again.open(folder)
+    assert report.error is not None and "manifest.json" in report.error
+    assert again.read_only and again.annotations.read_only
+    assert again.autosave() is None
+    with pytest.raises(CaseFileError):
+        again.save()
+    assert manifest.read_bytes() == damaged
+    assert not (folder / "journal").exists()
+    again.close()

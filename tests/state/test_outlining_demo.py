@@ -165,3 +165,52 @@ def test_the_native_view_shows_the_outlines_in_the_visit_own_grid(views):
     np.testing.assert_array_equal(native.frame().rgba, before)
     notes.style.visible = True
     notes.undo(key)
+
+
+def test_fill_between_two_outlined_slices_and_clean_up_are_previews_until_accepted(views):
+    comparison, tools, notes, keys = views
+    key = keys[RECURRENCE]
+    while notes.undo(key) is not None:
+        pass
+    volume = comparison.loaded(key).volume
+    # the native view of the series: its acquired slices are the view's slices
+    native = comparison.view_geometry(0, VIEWPORT)
+    assert native is not None
+    labels_before = notes.lesion_mask(key, notes.lesion_for_editing())
+    assert labels_before is None or not labels_before.any()
+    centre = np.array(volume.shape) // 2
+    for offset in (-2, 2):
+        box = (slice(centre[0] + offset, centre[0] + offset + 1),
+               slice(centre[1] - 5, centre[1] + 5), slice(centre[2] - 5, centre[2] + 5))  # fmt: skip
+
+        def square(scratch, box=box):
+            scratch[box] = True
+            return box
+
+        notes.paint(key, volume.shape, square, erase=False, description="slice")
+    from viewer.state.outlining import ViewGeometry
+
+    axial = np.eye(4)  # screen (row, column, offset) along the native (row, column, slice)
+    axial[:3, :3] = [[0, 0, 1], [1, 0, 0], [0, 1, 0]]
+    view = ViewGeometry(key, volume, axial, 1.0)
+    outlined = notes.labels(key) > 0
+    assert tools.fill_between(view)
+    proposal = notes.proposal
+    assert proposal is not None and proposal.mode == "replace"
+    np.testing.assert_array_equal(notes.labels(key) > 0, outlined)  # only previewed
+    filled_slices = np.nonzero(proposal.mask.any(axis=(1, 2)))[0]
+    np.testing.assert_array_equal(filled_slices, np.arange(centre[0] - 2, centre[0] + 3))
+    assert tools.accept()
+    assert (notes.labels(key) > 0).sum() == proposal.mask.sum()
+    # an island far away is removed by the clean-up, the lesion stays
+    def speck(scratch):
+        scratch[centre[0], 2, 2] = True
+        return (slice(centre[0], centre[0] + 1), slice(2, 3), slice(2, 3))
+
+    notes.paint(key, volume.shape, speck, erase=False, description="speck")
+    assert tools.remove_islands(view)
+    tools.accept()
+    assert not notes.labels(key)[centre[0], 2, 2]
+    assert (notes.labels(key) > 0).sum() == proposal.mask.sum()
+    while notes.undo(key) is not None:
+        pass
