@@ -180,8 +180,12 @@ def test_fill_between_two_outlined_slices_and_clean_up_are_previews_until_accept
     assert labels_before is None or not labels_before.any()
     centre = np.array(volume.shape) // 2
     for offset in (-2, 2):
-        box = (slice(centre[0] + offset, centre[0] + offset + 1),
-               slice(centre[1] - 5, centre[1] + 5), slice(centre[2] - 5, centre[2] + 5))  # fmt: skip
+        z = centre[0] + offset
+        box = (
+            slice(z, z + 1),
+            slice(centre[1] - 5, centre[1] + 5),
+            slice(centre[2] - 5, centre[2] + 5),
+        )
 
         def square(scratch, box=box):
             scratch[box] = True
@@ -202,6 +206,7 @@ def test_fill_between_two_outlined_slices_and_clean_up_are_previews_until_accept
     np.testing.assert_array_equal(filled_slices, np.arange(centre[0] - 2, centre[0] + 3))
     assert tools.accept()
     assert (notes.labels(key) > 0).sum() == proposal.mask.sum()
+
     # an island far away is removed by the clean-up, the lesion stays
     def speck(scratch):
         scratch[centre[0], 2, 2] = True

@@ -172,3 +172,17 @@ def dominant_plane(orientation: Sequence[float]) -> str:
     """
     axis = int(np.argmax(np.abs(slice_normal(orientation))))
     return ("sagittal", "coronal", "axial")[axis]
+
+
+def bounding_box(mask: np.ndarray) -> tuple[slice, slice, slice] | None:
+    """Bounding box of the true voxels of a 3-D mask, or None when it is empty."""
+    if mask.ndim != 3:
+        raise ValueError(f"a label mask must be 3-D, got shape {mask.shape}")
+    box = []
+    for axis in range(3):
+        other = tuple(a for a in range(3) if a != axis)
+        present = np.flatnonzero(mask.any(axis=other))
+        if present.size == 0:
+            return None
+        box.append(slice(int(present[0]), int(present[-1]) + 1))
+    return tuple(box)

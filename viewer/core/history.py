@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from viewer.core.geometry import bounding_box
+
 BoxBounds = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
 """(start, stop) voxel indices per axis (slice, row, column); stop is exclusive."""
 
@@ -166,15 +168,13 @@ class EditHistory:
         after = labels[slices]
         if before.shape != after.shape:
             raise ValueError(f"`before` has shape {before.shape}, labels[box] {after.shape}")
-        changed = _changed_box(before != after)
-        if changed is None:
+        inner = bounding_box(before != after)
+        if inner is None:
             return None
-        offset = [s.start for s in slices]
         bounds = tuple(
-            (origin + start, origin + stop)
-            for origin, (start, stop) in zip(offset, changed, strict=True)
+            (outer.start + part.start, outer.start + part.stop)
+            for outer, part in zip(slices, inner, strict=True)
         )
-        inner = tuple(slice(start, stop) for start, stop in changed)
         edit = Edit(bounds, before[inner].copy(), after[inner].copy(), description)  # type: ignore[arg-type]
         del self._steps[self._position :]
         self._steps.append(edit)
@@ -401,18 +401,6 @@ def _read_arrays(data: bytes) -> dict[str, np.ndarray]:
 
 def _concatenate(parts: Sequence[np.ndarray]) -> np.ndarray:
     return np.concatenate([p.ravel() for p in parts]) if parts else np.zeros(0, np.uint16)
-
-
-def _changed_box(changed: np.ndarray) -> BoxBounds | None:
-    """(start, stop) per axis of the true voxels, None when there are none."""
-    bounds = []
-    for axis in range(3):
-        other = tuple(a for a in range(3) if a != axis)
-        present = np.flatnonzero(changed.any(axis=other))
-        if present.size == 0:
-            return None
-        bounds.append((int(present[0]), int(present[-1]) + 1))
-    return tuple(bounds)  # type: ignore[return-value]
 
 
 def _check_labels(labels: np.ndarray) -> None:

@@ -614,7 +614,7 @@ def _load_manifest(folder: Path, name: str, volumes: Mapping[str, Volume] | None
         _load_outlines(case, folder, key, files, volumes.get(key))
     for key, record in case.series.items():
         volume = volumes.get(key)
-        mismatch = None if volume is None or key in stored else _geometry_mismatch(record, volume)
+        mismatch = None if volume is None or key in stored else geometry_mismatch(record, volume)
         if mismatch is not None:
             case.warnings.append(
                 f"{path}: series {key} is not on the grid the case was saved with: {mismatch} "
@@ -634,7 +634,7 @@ def _load_outlines(
     label_path = folder / files.labels
     labels = _read_label_map(label_path, record, case.lesions)
     history, history_data = _read_history(folder, files.history, record, labels, case.warnings)
-    mismatch = None if volume is None else _geometry_mismatch(record, volume)
+    mismatch = None if volume is None else geometry_mismatch(record, volume)
     if mismatch is None:
         case.labels[key] = labels
         if history is not None:
@@ -733,7 +733,7 @@ def _stored_files_from_content(content: Mapping[str, Any], case: Case) -> dict[s
     return stored
 
 
-def _geometry_mismatch(record: SeriesRecord, volume: Volume) -> str | None:
+def geometry_mismatch(record: SeriesRecord, volume: Volume) -> str | None:
     """How a loaded series' grid differs from a record's (None: the same grid)."""
     if geometry_fingerprint(volume.shape, volume.voxel2patient) == record.fingerprint:
         return None

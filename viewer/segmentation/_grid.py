@@ -10,7 +10,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from viewer.core.geometry import bounding_box
+
 Box = tuple[slice, slice, slice]
+
+__all__ = ["Box", "bounding_box"]  # bounding_box lives in core: the undo history needs it too
 
 
 def linear_part(voxel2patient: np.ndarray) -> np.ndarray:
@@ -58,20 +62,6 @@ def distance_mm_in_box(center: Sequence[float], box: Box, linear: np.ndarray) ->
     ]
     offsets = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1)
     return np.linalg.norm(offsets @ linear.T, axis=-1)
-
-
-def bounding_box(mask: np.ndarray) -> Box | None:
-    """Bounding box of the true voxels of a 3-D mask, or None when it is empty."""
-    if mask.ndim != 3:
-        raise ValueError(f"a label mask must be 3-D, got shape {mask.shape}")
-    box = []
-    for axis in range(3):
-        other = tuple(a for a in range(3) if a != axis)
-        present = np.flatnonzero(mask.any(axis=other))
-        if present.size == 0:
-            return None
-        box.append(slice(int(present[0]), int(present[-1]) + 1))
-    return tuple(box)
 
 
 def union_box(a: Box | None, b: Box | None) -> Box | None:

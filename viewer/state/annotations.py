@@ -14,15 +14,21 @@ from dataclasses import dataclass, field
 import numpy as np
 from psygnal import Signal, evented
 
+from viewer.core.geometry import bounding_box
 from viewer.core.history import EditHistory
 from viewer.core.lesions import Lesion, LesionKind, LesionSet, palette_colour
-from viewer.segmentation._grid import bounding_box
+from viewer.core.volume import Volume
+from viewer.display.labels import blend, label_slice, overlay_rgba
+from viewer.display.slicing import PlaneGrid
 
 Box = tuple[slice, slice, slice]
 PaintFunction = Callable[[np.ndarray], "Box | None"]
 """Draws into a zeroed boolean scratch mask of the series' shape; returns the box it touched."""
 
 MODES = ("add", "cut", "replace")
+PREVIEW_COLOUR = (255, 235, 59)
+"""A tool's preview (grow, carry forward...) in yellow: not yet part of any lesion."""
+PREVIEW_OPACITY = 0.3
 
 
 @evented
@@ -513,3 +519,59 @@ class Annotations:
         if labels is None:
             return ()
         return [int(n) for n in np.unique(labels) if n]
+
+
+def draw_outlines(
+    rgba: np.ndarray,
+    notes: Annotations,
+    key: str,
+    volume: Volume,
+    grid: PlaneGrid,
+    position_mm: float,
+    patient2reference: np.ndarray | None,
+) -> np.ndarray:
+    """A view's pixels with a series' outlines, and the tool's preview, drawn over them.
+
+    Parameters
+    ----------
+    rgba : ndarray of uint8, shape (rows, columns, 4)
+        The view's image.
+    notes : Annotations
+    key : str
+        The series the view shows.
+    volume : Volume
+        Its image (the grid the label map lives on).
+    grid, position_mm, patient2reference
+        The view's screen grid, its position along the plane axis (mm) and the series'
+        registration, exactly as the image was cut.
+
+    Returns
+    -------
+    ndarray of uint8, shape (rows, columns, 4)
+    """
+    style = notes.style
+    if not style.visible:
+        return rgba
+    labels = notes.labels(key)
+    if labels is not None and labels.shape == volume.shape:
+        cut = label_slice(labels, volume.voxel2patient, grid, position_mm, patient2reference)
+        if cut.any():
+            overlay = overlay_rgba(
+                cut,
+                notes.colours(),
+                opacity=style.opacity,
+                outline=style.outline_only,
+                hidden=style.hidden,
+                highlight=notes.active,
+            )
+            rgba = blend(rgba, overlay)
+    proposal = notes.proposal
+    if proposal is not None and proposal.series_key == key:
+        mask = proposal.mask.view(np.uint8)
+        cut = label_slice(mask, volume.voxel2patient, grid, position_mm, patient2reference)
+        if cut.any():
+            overlay = overlay_rgba(
+                cut.astype(np.uint16), {1: PREVIEW_COLOUR}, opacity=PREVIEW_OPACITY, outline=False
+            )
+            rgba = blend(rgba, overlay)
+    return rgba

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from viewer.core.lesions import LesionSet
 from viewer.core.transform import RegistrationState
 from viewer.core.volume import Volume
@@ -28,7 +26,7 @@ from viewer.io.case_file import (
     RecoveryJournal,
     SeriesRecord,
     clear_journal,
-    geometry_fingerprint,
+    geometry_mismatch,
     open_case,
     read_journal,
     save_case,
@@ -41,7 +39,6 @@ from viewer.state.comparison import LAYOUTS, PAIR_MODES
 CASE_SUFFIX = CASE_FOLDER_SUFFIX
 """Case folders end with this, so scanning a parent folder never reads label maps as images."""
 AUTOSAVE_INTERVAL_S = 30
-_GEOMETRY_TOLERANCE_MM = 1e-3
 
 
 def default_case_folder(
@@ -62,26 +59,6 @@ def default_case_folder(
         return beside
     digest = hashlib.sha256(str(first).encode("utf-8")).hexdigest()[:16]
     return data_home / "cases" / f"{first.name}-{digest}{CASE_SUFFIX}"
-
-
-def geometry_problem(record: SeriesRecord, volume: Volume) -> str | None:
-    """Why outlines saved on ``record``'s grid cannot be put on ``volume`` (None: they can)."""
-    if tuple(record.shape) != tuple(volume.shape):
-        return (
-            f"the outlines were drawn on a {record.shape} grid but the series now has "
-            f"{tuple(volume.shape)} voxels"
-        )
-    if record.fingerprint == geometry_fingerprint(volume.shape, volume.voxel2patient):
-        return None
-    corners = np.array(list(np.ndindex(2, 2, 2)), float) * (np.asarray(volume.shape) - 1)
-    homogeneous = np.c_[corners, np.ones(len(corners))]
-    shift = homogeneous @ (record.voxel2patient - volume.voxel2patient).T
-    worst = float(np.max(np.linalg.norm(shift[:, :3], axis=1)))
-    if worst <= _GEOMETRY_TOLERANCE_MM:
-        return None
-    return (
-        f"the series' position in the scanner moved by up to {worst:.2f} mm since they were drawn"
-    )
 
 
 @dataclass
@@ -289,7 +266,7 @@ class CaseSession:
         """A series loaded: check saved outlines fit it, and remember its grid for saving."""
         record = self.records.get(key)
         if record is not None:
-            problem = geometry_problem(record, volume)
+            problem = geometry_mismatch(record, volume)
             if problem is not None and key not in self.refused:
                 self.refused[key] = f"Outlines of {visit} were not loaded: {problem}"
                 self.annotations.drop_series(key)

@@ -32,7 +32,6 @@ from viewer.display.compare import (
     normalisation,
     subtract,
 )
-from viewer.display.labels import blend, label_slice, overlay_rgba
 from viewer.display.linking import (
     foreground_box,
     grid_point,
@@ -60,7 +59,7 @@ from viewer.display.window import (
     colorize,
     load_presets,
 )
-from viewer.state.annotations import Annotations
+from viewer.state.annotations import Annotations, draw_outlines
 from viewer.state.comparison import (
     LAYOUTS,
     MAX_VIEWS,
@@ -82,8 +81,6 @@ STATE_TEXT = {
 }
 REFERENCE_TEXT = "Reference series"
 THUMBNAIL_PX = 44
-PREVIEW_COLOUR = (255, 235, 59)
-"""A tool's preview (grow, carry forward...) in yellow: not yet part of any lesion."""
 """Edge of a visit's thumbnail in the visit strip, screen pixels."""
 FIT_MARGIN = 0.04
 """Room around the heads at zoom 1, as a fraction of their extent on each side."""
@@ -760,36 +757,11 @@ class ComparisonController:
         self, key: str, grid: PlaneGrid, position_mm: float, rgba: np.ndarray
     ) -> np.ndarray:
         """The view's pixels with the series' outlines (and any tool preview) drawn over."""
-        notes = self.annotations
-        style = notes.style
         found = self.loaded(key)
-        if found is None or not style.visible:
+        if found is None:
             return rgba
         matrix = self.registrations.patient2reference(key)
-        labels = notes.labels(key)
-        if labels is not None and labels.shape == found.volume.shape:
-            cut = label_slice(labels, found.volume.voxel2patient, grid, position_mm, matrix)
-            if cut.any():
-                overlay = overlay_rgba(
-                    cut,
-                    notes.colours(),
-                    opacity=style.opacity,
-                    outline=style.outline_only,
-                    hidden=style.hidden,
-                    highlight=notes.active,
-                )
-                rgba = blend(rgba, overlay)
-        proposal = notes.proposal
-        if proposal is not None and proposal.series_key == key:
-            cut = label_slice(
-                proposal.mask.view(np.uint8), found.volume.voxel2patient, grid, position_mm, matrix
-            )
-            if cut.any():
-                overlay = overlay_rgba(
-                    cut.astype(np.uint16), {1: PREVIEW_COLOUR}, opacity=0.3, outline=False
-                )
-                rgba = blend(rgba, overlay)
-        return rgba
+        return draw_outlines(rgba, self.annotations, key, found.volume, grid, position_mm, matrix)
 
     def _pair_frame(
         self, grid: PlaneGrid, position_mm: float, first_rgba: np.ndarray, first: SliceResult

@@ -20,7 +20,6 @@ from viewer.display.annotations import (
     format_plane_position,
     format_position,
 )
-from viewer.display.labels import blend, label_slice, overlay_rgba
 from viewer.display.slicing import (
     PLANE_AXIS_INDEX,
     PLANES,
@@ -40,7 +39,7 @@ from viewer.display.window import (
     hatch,
     load_presets,
 )
-from viewer.state.annotations import Annotations
+from viewer.state.annotations import Annotations, draw_outlines
 from viewer.state.session import LoadedSeries, LoadStatus, Session
 from viewer.state.view import ZOOM_LIMITS, ViewState
 
@@ -344,24 +343,13 @@ class ViewController:
 
     def _with_outlines(self, key: str, rgba: np.ndarray) -> np.ndarray:
         """The slice's pixels with the series' outlines drawn over (as in the linked views)."""
-        notes, loaded = self.annotations, self.current
-        labels = notes.labels(key) if notes is not None else None
-        if notes is None or labels is None or loaded is None or not notes.style.visible:
-            return rgba
-        volume = loaded.volume
-        if labels.shape != volume.shape:
+        loaded = self.current
+        if self.annotations is None or loaded is None:
             return rgba
         plane = self.view.plane
         position = self.view.focus_mm[PLANE_AXIS_INDEX[plane]]
-        cut = label_slice(labels, volume.voxel2patient, plane_grid(volume, plane), position, None)
-        if not cut.any():
-            return rgba
-        style = notes.style
-        overlay = overlay_rgba(
-            cut, notes.colours(), opacity=style.opacity, outline=style.outline_only,
-            hidden=style.hidden, highlight=notes.active,
-        )  # fmt: skip
-        return blend(rgba, overlay)
+        grid = plane_grid(loaded.volume, plane)
+        return draw_outlines(rgba, self.annotations, key, loaded.volume, grid, position, None)
 
     def _corner_text(
         self, key: str, result: SliceResult, window: WindowLevel, index: tuple[int, int]

@@ -38,8 +38,7 @@ from PySide6.QtWidgets import (
 )
 
 from viewer.core.lesions import Lesion, LesionKind
-from viewer.state.annotations import Annotations
-from viewer.state.compare_controller import PREVIEW_COLOUR
+from viewer.state.annotations import PREVIEW_COLOUR, Annotations
 from viewer.state.outlining import (
     BRUSH_RADIUS_LIMITS_MM,
     SENSITIVITY_LIMITS,
