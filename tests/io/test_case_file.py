@@ -735,3 +735,25 @@ def test_fuzz_wrong_content_with_a_valid_checksum_is_refused(tmp_path_factory, v
         assert case.notes == value
     else:
         assert value == []
+
+
+def test_treatment_events_and_the_assessment_round_trip_and_old_files_still_load(tmp_path):
+    from viewer.io.case_file import TreatmentEvent, TreatmentKind
+
+    case = make_case()
+    case.events = [
+        TreatmentEvent(dt.date(2002, 8, 22), TreatmentKind.RADIOSURGERY, "Novalis"),
+        TreatmentEvent(dt.date(2002, 9, 1), TreatmentKind.STEROID_INCREASE, "dexamethasone 8 mg"),
+    ]
+    case.assessment = {"criteria": "rano2", "baseline": "1995-07-01", "targets": [1]}
+    save_case(case, tmp_path)
+    loaded = load_case(tmp_path, volumes_of(case))
+    assert loaded.events == case.events
+    assert loaded.assessment == case.assessment
+    # a manifest written before the assessment existed has no such key: it loads with none
+    manifest = json.loads((tmp_path / MANIFEST).read_text())
+    del manifest["content"]["assessment"]
+    canonical = json.dumps(manifest["content"], sort_keys=True, separators=(",", ":"))
+    manifest["checksum"] = "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    (tmp_path / MANIFEST).write_text(json.dumps(manifest))
+    assert load_case(tmp_path, volumes_of(case)).assessment == {}

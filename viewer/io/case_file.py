@@ -74,8 +74,12 @@ class TreatmentKind(enum.Enum):
     SURGERY = "surgery"
     RADIOTHERAPY_START = "radiotherapy start"
     RADIOTHERAPY_END = "radiotherapy end"
+    RADIOSURGERY = "radiosurgery"
     CHEMOTHERAPY = "chemotherapy"
+    STEROID_INCREASE = "steroid increase"
+    STEROID_DECREASE = "steroid decrease"
     STEROID_CHANGE = "steroid change"
+    """A change of dose in an unstated direction (older cases)."""
 
 
 @dataclass(frozen=True)
@@ -177,6 +181,9 @@ class Case:
         Reader notes by visit (``""`` for the case as a whole).
     layout : dict
         The UI's layout and view state (JSON values), restored on reopening.
+    assessment : dict
+        The reader's response-assessment choices (JSON values): criteria, baseline visit, target
+        lesions, hand-made lesion links, confirmed or dismissed new-lesion candidates.
     histories : dict of str to EditHistory
         Undo history per series key (only for series with a label map in ``labels``).
     refused : dict of str to str
@@ -197,6 +204,7 @@ class Case:
     events: list[TreatmentEvent] = field(default_factory=list)
     notes: dict[str, str] = field(default_factory=dict)
     layout: dict[str, Any] = field(default_factory=dict)
+    assessment: dict[str, Any] = field(default_factory=dict)
     histories: dict[str, EditHistory] = field(default_factory=dict)
     refused: dict[str, str] = field(default_factory=dict)
     refused_outlines: dict[str, RefusedOutlines] = field(default_factory=dict)
@@ -474,6 +482,7 @@ def _manifest_bytes(case: Case, stored: Mapping[str, _StoredFiles]) -> bytes:
         ],
         "notes": dict(case.notes),
         "layout": case.layout,
+        "assessment": case.assessment,
     }
     document = {
         "format": FORMAT_NAME,
@@ -713,7 +722,10 @@ def _case_from_content(content: Mapping[str, Any]) -> Case:
         raise ValueError("notes must map visits to text")
     if not isinstance(layout, dict):
         raise ValueError("layout must be an object")
-    return Case(series, {}, lesions, registrations, events, dict(notes), layout)
+    assessment = content.get("assessment", {})  # absent in files written before issue 5
+    if not isinstance(assessment, dict):
+        raise ValueError("assessment must be an object")
+    return Case(series, {}, lesions, registrations, events, dict(notes), layout, assessment=assessment)
 
 
 def _stored_files_from_content(content: Mapping[str, Any], case: Case) -> dict[str, _StoredFiles]:

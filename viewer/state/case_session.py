@@ -297,6 +297,7 @@ class CaseSession:
             events=list(self._case.events) if self._case is not None else [],
             notes=dict(self._case.notes) if self._case is not None else {},
             layout=self.layout(),
+            assessment=dict(self._case.assessment) if self._case is not None else {},
         )
         case.histories = {k: h for k, h in notes.histories().items() if k in series}
         self._keep_refused(case)
