@@ -36,9 +36,30 @@ from viewer.state.annotations import Annotations
 from viewer.state.compare_controller import ComparisonController
 from viewer.state.comparison import LAYOUTS, PAIR_MODES
 
+CASE_HOME_VARIABLE = "INTERVAL_CASE_HOME"
+"""When set, every case lives in this folder instead of beside its images (the tests use it)."""
 CASE_SUFFIX = CASE_FOLDER_SUFFIX
 """Case folders end with this, so scanning a parent folder never reads label maps as images."""
 AUTOSAVE_INTERVAL_S = 30
+
+
+def data_home() -> Path:
+    """Where cases of images in read-only places live.
+
+    ``$INTERVAL_CASE_HOME`` if set, else the user's application data folder
+    (``$XDG_DATA_HOME/Interval``, by default ``~/.local/share/Interval``).
+    """
+    override = os.environ.get(CASE_HOME_VARIABLE)
+    if override:
+        return Path(override)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "Interval"
+
+
+def case_folder_of(paths: Sequence[str | os.PathLike[str]]) -> Path:
+    """The case folder of opened images, as the app and the command line find it."""
+    beside = not os.environ.get(CASE_HOME_VARIABLE)
+    return default_case_folder(paths, data_home(), beside_images=beside)
 
 
 def default_case_folder(

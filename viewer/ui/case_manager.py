@@ -13,7 +13,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QSettings, QStandardPaths, QTimer, Signal
+from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMenu, QMessageBox
 
@@ -25,7 +25,7 @@ from viewer.state.case_session import (
     CASE_SUFFIX,
     CaseSession,
     OpenReport,
-    default_case_folder,
+    case_folder_of,
 )
 from viewer.ui.workers import readable_error
 
@@ -33,19 +33,6 @@ RECENT_KEY = "recent_cases"
 MAX_RECENT = 8
 AFTER_ACTION_DELAY_MS = 1500
 """Autosave this long after the last tool action: a stroke burst is written once, not per dab."""
-
-
-CASE_HOME_VARIABLE = "INTERVAL_CASE_HOME"
-"""When set, every case lives in this folder instead of beside its images (the tests use it)."""
-
-
-def data_home() -> Path:
-    """Where cases of images in read-only places live (the user's application data folder)."""
-    override = os.environ.get(CASE_HOME_VARIABLE)
-    if override:
-        return Path(override)
-    location = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
-    return Path(location or Path.home() / ".local" / "share" / "interval")
 
 
 class CaseManager(QObject):
@@ -75,14 +62,12 @@ class CaseManager(QObject):
         window: QMainWindow,
         case_session: CaseSession,
         settings: QSettings | None = None,
-        home: Path | None = None,
     ) -> None:
         super().__init__(window)
         self.window = window
         self.case_session = case_session
         self.annotations: Annotations = case_session.annotations
         self.settings = settings if settings is not None else QSettings("Interval", "Interval")
-        self.home = home if home is not None else data_home()
         self.paths: list[str] = []
         self.read_only_label = QLabel("")
         self.read_only_label.setStyleSheet("color: #ff7b72; font-weight: bold; padding: 0 6px")
@@ -114,8 +99,7 @@ class CaseManager(QObject):
         self.autosave_timer.stop()
         self.after_action.stop()
         self.paths = [str(Path(p).resolve()) for p in paths]
-        beside = not os.environ.get(CASE_HOME_VARIABLE)
-        folder = default_case_folder(self.paths, self.home, beside_images=beside)
+        folder = case_folder_of(self.paths)
         report = self.case_session.open(folder)
         if report.error is not None:
             self._refuse(report)
