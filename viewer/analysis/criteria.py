@@ -180,7 +180,8 @@ CRITERIA: dict[str, Criteria] = {
             name="RECIST 1.1",
             reference="Eisenhauer et al., Eur J Cancer 2009",
             sum_kind=SumKind.LONGEST_DIAMETERS,
-            max_targets=5,
+            # up to 5 targets, at most 2 per organ: every lesion here is in the brain
+            max_targets=2,
             min_long_mm=10.0,
             min_short_mm=0.0,
             min_slices=1,
