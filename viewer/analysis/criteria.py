@@ -65,8 +65,11 @@ class Criteria:
     min_slices : int
         The lesion must be seen on at least this many slices.
     thick_slice_mm : float or None
-        When the series' slices are thicker than this, the minimum diameters become twice the
-        slice thickness (RANO; RECIST measures only on slices up to 5 mm).
+        When the series' slices are thicker than this, the minimum longest diameter becomes
+        twice the slice thickness (RANO; RECIST measures only on slices up to 5 mm).
+    thick_slice_perpendicular : bool
+        The doubling applies to the perpendicular diameter too (RANO: "both diameters"); RANO-BM
+        keeps its 5 mm perpendicular minimum.
     partial_response_change : float
         Fractional change of the sum from the baseline that is a partial response (-0.5 = -50 %).
     progression_change : float
@@ -100,6 +103,7 @@ class Criteria:
     pseudoprogression_weeks: float | None = None
     default_baseline: Baseline = Baseline.FIRST
     min_volume_ml: float = 0.0
+    thick_slice_perpendicular: bool = False
 
     def minimum_diameters_mm(self, slice_thickness_mm: float) -> tuple[float, float]:
         """(longest, perpendicular) a measurable lesion needs on slices of this thickness (mm).
@@ -108,11 +112,14 @@ class Criteria:
         --------
         >>> CRITERIA["rano"].minimum_diameters_mm(3.0), CRITERIA["rano"].minimum_diameters_mm(6.0)
         ((10.0, 10.0), (12.0, 12.0))
+        >>> CRITERIA["rano-bm"].minimum_diameters_mm(6.0)
+        (12.0, 5.0)
         """
         long_mm, short_mm = self.min_long_mm, self.min_short_mm
         if self.thick_slice_mm is not None and slice_thickness_mm > self.thick_slice_mm:
             long_mm = max(long_mm, 2.0 * slice_thickness_mm)
-            short_mm = max(short_mm, 2.0 * slice_thickness_mm) if short_mm > 0 else 0.0
+            if self.thick_slice_perpendicular:
+                short_mm = max(short_mm, 2.0 * slice_thickness_mm)
         return long_mm, short_mm
 
 
@@ -121,6 +128,7 @@ _RANO_COMMON = {
     "min_short_mm": 10.0,
     "min_slices": 2,
     "thick_slice_mm": 5.0,
+    "thick_slice_perpendicular": True,
     "pseudoprogression_weeks": 12.0,
     "default_baseline": Baseline.AFTER_SURGERY,
 }
