@@ -1,0 +1,281 @@
+"""The open case's lesions over time: measurements, the response by the chosen criteria (no Qt).
+
+Measurements come from each visit's label map on its own grid (``viewer.analysis.measure``); the
+visit a lesion is read on is the one whose outlines the reader made, preferring the contrast MRI.
+The reader's choices (criteria, baseline visit, target lesions, treatment events) live in the case
+file's ``assessment`` and ``events``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from psygnal import Signal
+
+from viewer.analysis.criteria import CRITERIA, DEFAULT_CRITERIA, Criteria
+from viewer.analysis.events import SteroidChange
+from viewer.analysis.events import TreatmentEvent as AnalysisEvent
+from viewer.analysis.events import TreatmentKind as AnalysisKind
+from viewer.analysis.measure import LesionMeasurement, is_measurable, measure_all
+from viewer.analysis.response import Assessment, LesionReading, VisitReading, assess
+from viewer.core.catalog import Catalog, SeriesEntry
+from viewer.core.volume import Volume
+from viewer.io.case_file import SeriesRecord, TreatmentEvent, TreatmentKind
+from viewer.state.annotations import Annotations
+from viewer.state.registrations import preferred_series
+from viewer.state.session import is_contrast_mri
+
+VolumeSource = Callable[[str], "Volume | None"]
+"""``volume_of(series_key)``: the loaded image, or None when it is not in memory."""
+
+
+@dataclass(frozen=True)
+class VisitColumn:
+    """One visit of the lesion table: the series its lesions are read on.
+
+    Attributes
+    ----------
+    label : str
+        The visit's date as text ("2002-12-09").
+    date : datetime.date
+    series_key : str
+    measurements : dict of int to LesionMeasurement
+        By lesion number.
+    """
+
+    label: str
+    date: dt.date
+    series_key: str
+    measurements: dict[int, LesionMeasurement]
+
+
+def analysis_events(events: Sequence[TreatmentEvent]) -> list[AnalysisEvent]:
+    """The case file's treatment events as the response engine reads them.
+
+    A steroid change of unknown direction is left out: only an increase matters to the criteria,
+    and the case cannot say whether it was one.
+    """
+    converted = []
+    for event in events:
+        if event.kind is TreatmentKind.STEROID_INCREASE:
+            converted.append(
+                AnalysisEvent(
+                    event.date, AnalysisKind.STEROID_CHANGE, SteroidChange.INCREASE, event.note
+                )
+            )
+        elif event.kind is TreatmentKind.STEROID_DECREASE:
+            converted.append(
+                AnalysisEvent(
+                    event.date, AnalysisKind.STEROID_CHANGE, SteroidChange.DECREASE, event.note
+                )
+            )
+        elif event.kind is not TreatmentKind.STEROID_CHANGE:
+            converted.append(
+                AnalysisEvent(event.date, AnalysisKind(event.kind.value), None, event.note)
+            )
+    return converted
+
+
+def reading_series(catalog: Catalog, outlined: Sequence[str]) -> dict[str, SeriesEntry]:
+    """Per visit (by label), the series its lesions are read on.
+
+    An outlined contrast MRI first, then any outlined MRI, then any outlined series.
+    """
+    chosen: dict[str, SeriesEntry] = {}
+    for patient in catalog.patients:
+        for visit in patient.visits:
+            candidates = [s for s in visit.series if s.key in outlined]
+            if not candidates:
+                continue
+            candidates.sort(key=lambda s: (not is_contrast_mri(s), s.modality != "MR"))
+            chosen[visit.label] = candidates[0]
+    return chosen
+
+
+class Tracking:
+    """Measurements and response of the open case, recomputed when outlines change.
+
+    Parameters
+    ----------
+    annotations : Annotations
+    catalog : callable
+        ``catalog() -> Catalog`` of the open case.
+    volume_of : callable
+        ``volume_of(key) -> Volume | None`` (intensities are unknown for series not in memory).
+    records : callable
+        ``records() -> dict of str to SeriesRecord``: the grid of every outlined series.
+    patient2reference : callable
+        ``patient2reference(key) -> ndarray (4, 4) | None``.
+
+    Signals
+    -------
+    changed()
+        Measurements or the assessment changed.
+    """
+
+    changed = Signal()
+
+    def __init__(
+        self,
+        annotations: Annotations,
+        catalog: Callable[[], Catalog],
+        volume_of: VolumeSource,
+        records: Callable[[], dict[str, SeriesRecord]],
+        patient2reference: Callable[[str], np.ndarray | None],
+    ) -> None:
+        self.annotations = annotations
+        self._catalog = catalog
+        self._volume_of = volume_of
+        self._records = records
+        self._patient2reference = patient2reference
+        self.criteria_key = DEFAULT_CRITERIA
+        self.baseline_label: str | None = None
+        self.target_override: tuple[int, ...] | None = None
+        self.events: list[TreatmentEvent] = []
+        # by series key; dropped whenever that series' outlines change
+        self._cache: dict[str, dict[int, LesionMeasurement]] = {}
+        annotations.labels_changed.connect(self._on_labels)
+        annotations.lesions_changed.connect(self.changed.emit)
+
+    @property
+    def criteria(self) -> Criteria:
+        """The criteria the case is read by."""
+        return CRITERIA[self.criteria_key]
+
+    # --- choices (stored in the case's assessment) -----------------------------------------
+
+    def set_criteria(self, key: str) -> None:
+        """Read the case by other criteria (targets are chosen again)."""
+        if key not in CRITERIA:
+            raise ValueError(f"unknown criteria {key!r}; expected one of {sorted(CRITERIA)}")
+        self.criteria_key, self.target_override = key, None
+        self.changed.emit()
+
+    def set_baseline(self, label: str | None) -> None:
+        """Compare with this visit (None: the criteria's default)."""
+        self.baseline_label = label
+        self.changed.emit()
+
+    def set_targets(self, numbers: Sequence[int] | None) -> None:
+        """Choose the target lesions by hand (None: the largest measurable, automatically)."""
+        self.target_override = None if numbers is None else tuple(sorted(set(numbers)))
+        self.changed.emit()
+
+    def set_events(self, events: Sequence[TreatmentEvent]) -> None:
+        """Replace the treatment events."""
+        self.events = sorted(events, key=lambda e: e.date)
+        self.changed.emit()
+
+    def restore(self, assessment: dict[str, Any], events: Sequence[TreatmentEvent]) -> None:
+        """Take the choices saved with a case (unknown values are ignored)."""
+        key = assessment.get("criteria")
+        self.criteria_key = key if key in CRITERIA else DEFAULT_CRITERIA
+        baseline = assessment.get("baseline")
+        self.baseline_label = baseline if isinstance(baseline, str) else None
+        targets = assessment.get("targets")
+        self.target_override = (
+            tuple(int(n) for n in targets if isinstance(n, int))
+            if isinstance(targets, list)
+            else None
+        )
+        self.events = sorted(events, key=lambda e: e.date)
+        self._cache.clear()
+        self.changed.emit()
+
+    def assessment_json(self) -> dict[str, Any]:
+        """The choices to save with the case."""
+        return {
+            "criteria": self.criteria_key,
+            "baseline": self.baseline_label,
+            "targets": None if self.target_override is None else list(self.target_override),
+        }
+
+    # --- measuring -------------------------------------------------------------------------
+
+    def _on_labels(self, key: str) -> None:
+        if key:
+            self._cache.pop(key, None)
+        else:
+            self._cache.clear()
+        self.changed.emit()
+
+    def measurements(self, key: str) -> dict[int, LesionMeasurement]:
+        """Every lesion on a series' label map, measured on the series' own grid."""
+        labels = self.annotations.labels(key)
+        record = self._records().get(key)
+        if labels is None or record is None:
+            return {}
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        volume = self._volume_of(key)
+        if volume is None or volume.shape != labels.shape:
+            # not in memory: geometry from the case file; intensities unknown (NaN, no memory)
+            volume = Volume(np.broadcast_to(np.float32(np.nan), record.shape), record.voxel2patient)
+        measured = measure_all(
+            labels, volume, series_key=key, patient2reference=self._patient2reference(key)
+        )
+        self._cache[key] = measured
+        return measured
+
+    def columns(self) -> list[VisitColumn]:
+        """Every dated visit, oldest first, with the series its lesions are read on.
+
+        A visit without outlines counts as one where the reader found no lesion (a post-operative
+        scan with no enhancing tumour is a baseline of zero), read on its preferred series.
+        """
+        outlined = [k for k, v in self.annotations.label_maps().items() if v.any()]
+        chosen = reading_series(self._catalog(), outlined)
+        columns = []
+        for patient in self._catalog().patients:
+            for visit in patient.visits:
+                entry = chosen.get(visit.label) or preferred_series(visit)
+                if entry is None or visit.date is None:
+                    continue
+                columns.append(
+                    VisitColumn(visit.label, visit.date, entry.key, self.measurements(entry.key))
+                )
+        return columns
+
+    def readings(self, columns: Sequence[VisitColumn] | None = None) -> list[VisitReading]:
+        """The visits as the response engine reads them."""
+        criteria = self.criteria
+        result = []
+        seen: set[int] = set()
+        for column in columns if columns is not None else self.columns():
+            lesions: dict[int, LesionReading] = {}
+            for number, m in column.measurements.items():
+                diameters = m.diameters
+                lesions[number] = LesionReading(
+                    lesion=number,
+                    longest_mm=diameters.longest_mm if diameters else 0.0,
+                    perpendicular_mm=diameters.perpendicular_mm if diameters else 0.0,
+                    volume_ml=m.volume_ml,
+                    measurable=is_measurable(m, criteria)[0],
+                )
+                seen.add(number)
+            for number in seen - set(lesions):  # outlined before, nothing now: gone
+                lesions[number] = LesionReading(number, 0.0, 0.0, 0.0, False, present=False)
+            result.append(VisitReading(column.date, column.label, lesions))
+        return result
+
+    def assess(self) -> tuple[list[VisitColumn], list[VisitReading], Assessment | None]:
+        """Columns, readings and the assessment by the chosen criteria (None: no visits)."""
+        columns = self.columns()
+        readings = self.readings(columns)
+        if not readings:
+            return columns, readings, None
+        labels = [r.label for r in readings]
+        baseline = labels.index(self.baseline_label) if self.baseline_label in labels else None
+        assessment = assess(
+            readings,
+            self.criteria,
+            events=analysis_events(self.events),
+            baseline_index=baseline,
+            targets=self.target_override,
+        )
+        return columns, readings, assessment
