@@ -725,7 +725,9 @@ def _case_from_content(content: Mapping[str, Any]) -> Case:
     assessment = content.get("assessment", {})  # absent in files written before issue 5
     if not isinstance(assessment, dict):
         raise ValueError("assessment must be an object")
-    return Case(series, {}, lesions, registrations, events, dict(notes), layout, assessment=assessment)
+    return Case(
+        series, {}, lesions, registrations, events, dict(notes), layout, assessment=assessment
+    )
 
 
 def _stored_files_from_content(content: Mapping[str, Any], case: Case) -> dict[str, _StoredFiles]:
