@@ -133,6 +133,14 @@ class Annotations:
         """Changes not saved to the case file yet."""
         return self._dirty
 
+    def mark_changed(self) -> None:
+        """Something saved with the outlines changed (criteria, targets, events).
+
+        The case needs saving, and the journal an autosave.
+        """
+        self._set_dirty(True)
+        self.edited.emit()
+
     def mark_clean(self) -> None:
         """The case was saved (call only after the save succeeded)."""
         self._set_dirty(False)

@@ -25,6 +25,7 @@ from viewer.io.case_file import (
     CaseLock,
     RecoveryJournal,
     SeriesRecord,
+    TreatmentEvent,
     clear_journal,
     geometry_mismatch,
     open_case,
@@ -35,6 +36,7 @@ from viewer.io.scan import CASE_FOLDER_SUFFIX
 from viewer.state.annotations import Annotations
 from viewer.state.compare_controller import ComparisonController
 from viewer.state.comparison import LAYOUTS, PAIR_MODES
+from viewer.state.tracking import Tracking
 
 CASE_HOME_VARIABLE = "INTERVAL_CASE_HOME"
 """When set, every case lives in this folder instead of beside its images (the tests use it)."""
@@ -117,11 +119,19 @@ class CaseSession:
     annotations : Annotations
     comparison : ComparisonController
         Its registrations and view state are saved with the case and restored from it.
+    tracking : Tracking, optional
+        Its criteria, baseline, targets and treatment events are saved with the case.
     """
 
-    def __init__(self, annotations: Annotations, comparison: ComparisonController) -> None:
+    def __init__(
+        self,
+        annotations: Annotations,
+        comparison: ComparisonController,
+        tracking: Tracking | None = None,
+    ) -> None:
         self.annotations = annotations
         self.comparison = comparison
+        self.tracking = tracking
         self.folder: Path | None = None
         self.lock: CaseLock | None = None
         self.journal: RecoveryJournal | None = None
@@ -174,6 +184,8 @@ class CaseSession:
                 report.messages.append(f"The recovery journal is damaged: {opened.journal_error}")
             report.messages += list(opened.case.warnings)
             self.restore(opened.case, dirty=False)
+            if self.tracking is not None and self.tracking.problem:
+                report.messages.append(self.tracking.problem)
         if self.lock is not None and self.lock.warning:
             report.messages.insert(0, self.lock.warning)
         report.read_only = self.read_only
@@ -207,6 +219,8 @@ class CaseSession:
         )
         self._restore_registrations(case)
         self._restore_layout(case.layout)
+        if self.tracking is not None:
+            self.tracking.restore(case.assessment, case.events)
         self.check_loaded()
 
     def _restore_registrations(self, case: Case) -> None:
@@ -315,14 +329,24 @@ class CaseSession:
             labels={k: labels[k] for k in series},
             lesions=notes.lesions,
             registrations=self.comparison.registrations.records(),
-            events=list(self._case.events) if self._case is not None else [],
+            events=self._events(),
             notes=dict(self._case.notes) if self._case is not None else {},
             layout=self.layout(),
-            assessment=dict(self._case.assessment) if self._case is not None else {},
+            assessment=self._assessment(),
         )
         case.histories = {k: h for k, h in notes.histories().items() if k in series}
         self._keep_refused(case)
         return case
+
+    def _events(self) -> list[TreatmentEvent]:
+        if self.tracking is not None:
+            return list(self.tracking.events)
+        return list(self._case.events) if self._case is not None else []
+
+    def _assessment(self) -> dict[str, Any]:
+        if self.tracking is not None:
+            return self.tracking.assessment_json()
+        return dict(self._case.assessment) if self._case is not None else {}
 
     def _keep_refused(self, case: Case) -> None:
         """Outlines that did not fit are written back exactly as loaded: never lost by a save."""

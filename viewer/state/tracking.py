@@ -23,9 +23,11 @@ from viewer.analysis.events import TreatmentKind as AnalysisKind
 from viewer.analysis.measure import LesionMeasurement, is_measurable, measure_all
 from viewer.analysis.response import Assessment, LesionReading, VisitReading, assess
 from viewer.core.catalog import Catalog, SeriesEntry
+from viewer.core.lesions import LesionKind
 from viewer.core.volume import Volume
 from viewer.io.case_file import SeriesRecord, TreatmentEvent, TreatmentKind
 from viewer.state.annotations import Annotations
+from viewer.state.calipers import CaliperStore, override_measurement
 from viewer.state.registrations import preferred_series
 from viewer.state.session import is_contrast_mri
 
@@ -110,6 +112,8 @@ class Tracking:
         ``records() -> dict of str to SeriesRecord``: the grid of every outlined series.
     patient2reference : callable
         ``patient2reference(key) -> ndarray (4, 4) | None``.
+    calipers : CaliperStore, optional
+        The reader's hand-measured diameters; they replace the automatic ones.
 
     Signals
     -------
@@ -126,8 +130,10 @@ class Tracking:
         volume_of: VolumeSource,
         records: Callable[[], dict[str, SeriesRecord]],
         patient2reference: Callable[[str], np.ndarray | None],
+        calipers: CaliperStore | None = None,
     ) -> None:
         self.annotations = annotations
+        self.calipers = calipers if calipers is not None else CaliperStore()
         self._catalog = catalog
         self._volume_of = volume_of
         self._records = records
@@ -136,10 +142,13 @@ class Tracking:
         self.baseline_label: str | None = None
         self.target_override: tuple[int, ...] | None = None
         self.events: list[TreatmentEvent] = []
+        self.problem: str | None = None
+        """Why a saved choice could not be restored (None: everything was)."""
         # by series key; dropped whenever that series' outlines change
         self._cache: dict[str, dict[int, LesionMeasurement]] = {}
         annotations.labels_changed.connect(self._on_labels)
-        annotations.lesions_changed.connect(self.changed.emit)
+        annotations.lesions_changed.connect(self._on_lesions)
+        self.calipers.changed.connect(self._on_calipers)
 
     @property
     def criteria(self) -> Criteria:
@@ -153,21 +162,26 @@ class Tracking:
         if key not in CRITERIA:
             raise ValueError(f"unknown criteria {key!r}; expected one of {sorted(CRITERIA)}")
         self.criteria_key, self.target_override = key, None
-        self.changed.emit()
+        self._chosen()
 
     def set_baseline(self, label: str | None) -> None:
         """Compare with this visit (None: the criteria's default)."""
         self.baseline_label = label
-        self.changed.emit()
+        self._chosen()
 
     def set_targets(self, numbers: Sequence[int] | None) -> None:
         """Choose the target lesions by hand (None: the largest measurable, automatically)."""
         self.target_override = None if numbers is None else tuple(sorted(set(numbers)))
-        self.changed.emit()
+        self._chosen()
 
     def set_events(self, events: Sequence[TreatmentEvent]) -> None:
         """Replace the treatment events."""
         self.events = sorted(events, key=lambda e: e.date)
+        self._chosen()
+
+    def _chosen(self) -> None:
+        """A choice saved with the case changed: announce it, and the case needs saving."""
+        self.annotations.mark_changed()
         self.changed.emit()
 
     def restore(self, assessment: dict[str, Any], events: Sequence[TreatmentEvent]) -> None:
@@ -184,6 +198,13 @@ class Tracking:
         )
         self.events = sorted(events, key=lambda e: e.date)
         self._cache.clear()
+        self.problem = None
+        try:
+            self.calipers.restore(assessment.get("calipers", {}))
+        except ValueError as exc:
+            # the outlines still open; the reader is told which hand measurement was lost
+            self.calipers.restore({})
+            self.problem = f"Hand-measured diameters not restored: {exc}"
         self.changed.emit()
 
     def assessment_json(self) -> dict[str, Any]:
@@ -192,9 +213,20 @@ class Tracking:
             "criteria": self.criteria_key,
             "baseline": self.baseline_label,
             "targets": None if self.target_override is None else list(self.target_override),
+            "calipers": self.calipers.to_json(),
         }
 
     # --- measuring -------------------------------------------------------------------------
+
+    def _on_lesions(self) -> None:
+        # a deleted lesion takes its hand measurements with it
+        self.calipers.forget_lesions({lesion.number for lesion in self.annotations.lesions})
+        self.changed.emit()
+
+    def _on_calipers(self, key: str) -> None:
+        if key:  # "" is a restore, not an edit
+            self.annotations.mark_changed()
+        self.changed.emit()
 
     def _on_labels(self, key: str) -> None:
         if key:
@@ -209,18 +241,30 @@ class Tracking:
         record = self._records().get(key)
         if labels is None or record is None:
             return {}
-        cached = self._cache.get(key)
-        if cached is not None:
-            return cached
+        measured = self._cache.get(key)
+        if measured is None:
+            measured = self._measure(key, labels, record)
+            self._cache[key] = measured
+        manual = self.calipers.manuals(key)
+        if not manual:
+            return measured
+        return {
+            number: override_measurement(m, manual[number], record.voxel2patient, record.shape)
+            if number in manual
+            else m
+            for number, m in measured.items()
+        }
+
+    def _measure(
+        self, key: str, labels: np.ndarray, record: SeriesRecord
+    ) -> dict[int, LesionMeasurement]:
         volume = self._volume_of(key)
         if volume is None or volume.shape != labels.shape:
             # not in memory: geometry from the case file; intensities unknown (NaN, no memory)
             volume = Volume(np.broadcast_to(np.float32(np.nan), record.shape), record.voxel2patient)
-        measured = measure_all(
+        return measure_all(
             labels, volume, series_key=key, patient2reference=self._patient2reference(key)
         )
-        self._cache[key] = measured
-        return measured
 
     def columns(self) -> list[VisitColumn]:
         """Every dated visit, oldest first, with the series its lesions are read on.
@@ -246,9 +290,18 @@ class Tracking:
         criteria = self.criteria
         result = []
         seen: set[int] = set()
+        # the criteria read enhancing disease: cavities, FLAIR and necrosis outlines are not
+        # targets and never "new lesions"
+        enhancing = {
+            lesion.number
+            for lesion in self.annotations.lesions
+            if lesion.kind is LesionKind.ENHANCING
+        }
         for column in columns if columns is not None else self.columns():
             lesions: dict[int, LesionReading] = {}
             for number, m in column.measurements.items():
+                if number not in enhancing:
+                    continue
                 diameters = m.diameters
                 lesions[number] = LesionReading(
                     lesion=number,
