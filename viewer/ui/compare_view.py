@@ -41,6 +41,7 @@ from viewer.state.compare_controller import (
     PaneFrame,
 )
 from viewer.state.comparison import LAYOUTS, MAX_VIEWS
+from viewer.ui.caliper_input import CaliperInput
 from viewer.ui.outline_input import OutlineInput
 from viewer.ui.overlay_painting import (
     TEXT_COLOUR,
@@ -139,6 +140,7 @@ class PaneView(QWidget):
         self.markers: Callable[[int], list[Marker]] = lambda index: []
         self.key_handler: Callable[[int, QKeyEvent], bool] = lambda index, event: False
         self.outline_input: OutlineInput | None = None
+        self.caliper_input: CaliperInput | None = None
         self._frame: PaneFrame | None = None
         self._image: QImage | None = None
         self._dirty = True
@@ -186,6 +188,8 @@ class PaneView(QWidget):
             draw_scale_bar(painter, frame.grid.pixel_mm, self.width(), self.height(), PANE_STYLE)
             if frame.legend is not None:
                 self._draw_legend(painter, frame)
+            if self.caliper_input is not None:
+                self.caliper_input.draw(painter, self.index, self.viewport_px())
             if self.outline_input is not None:
                 self.outline_input.draw(painter, self.index, frame.grid.pixel_mm)
         active = self.index == self.controller.state.active
@@ -291,6 +295,17 @@ class PaneView(QWidget):
         self.pressed.emit(self.index)
         button = event.button()
         shift = event.modifiers() & Qt.KeyboardModifier.ShiftModifier
+        calipers = self.outline_input, self.caliper_input
+        if button == Qt.MouseButton.LeftButton and not shift and calipers[1] is not None:
+            # a caliper handle is grabbed unless an outlining tool is on (then armed only)
+            outlining = calipers[0] is not None and calipers[0].active
+            pos = event.position()
+            if (calipers[1].armed or not outlining) and calipers[1].press(
+                self.index, self.viewport_px(), pos.y() - 0.5, pos.x() - 0.5
+            ):
+                self._drag = _Drag("caliper", pos, pos)
+                event.accept()
+                return
         tools = self.outline_input
         if button == Qt.MouseButton.LeftButton and not shift and tools is not None:
             pos = event.position()
@@ -316,6 +331,12 @@ class PaneView(QWidget):
         self.probe_changed.emit(
             self.controller.probe(self.index, self.viewport_px(), pos.y() - 0.5, pos.x() - 0.5)
         )
+        if drag is not None and drag.mode == "caliper" and self.caliper_input is not None:
+            if self.caliper_input.move(
+                self.index, self.viewport_px(), pos.y() - 0.5, pos.x() - 0.5
+            ):
+                self.update()
+            return
         tools = self.outline_input
         if tools is not None and (drag is None or drag.mode == "tool"):
             if tools.move(self.index, self.viewport_px(), pos.y() - 0.5, pos.x() - 0.5):
@@ -338,6 +359,12 @@ class PaneView(QWidget):
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
         """A left press without a drag is a click: crosshair, or a landmark."""
         drag, self._drag = self._drag, None
+        if drag is not None and drag.mode == "caliper" and self.caliper_input is not None:
+            pos = event.position()
+            self.caliper_input.release(self.index, self.viewport_px(), pos.y() - 0.5, pos.x() - 0.5)
+            self.update()
+            event.accept()
+            return
         if drag is not None and drag.mode == "tool" and self.outline_input is not None:
             pos = event.position()
             self.outline_input.release(self.index, self.viewport_px(), pos.y() - 0.5, pos.x() - 0.5)
@@ -396,6 +423,8 @@ class PaneView(QWidget):
         if self.key_handler(self.index, event):
             event.accept()
             return
+        if event.key() == Qt.Key.Key_Escape and self.caliper_input is not None:
+            self.caliper_input.cancel()
         if self.outline_input is not None and self.outline_input.key(event.key()):
             event.accept()
             return

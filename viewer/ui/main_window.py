@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QStackedWidget,
     QTextBrowser,
@@ -25,18 +26,23 @@ from PySide6.QtWidgets import (
 
 from viewer.core.catalog import Catalog, SeriesEntry
 from viewer.core.progress import CancelCheck, ProgressCallback
+from viewer.core.volume import Volume
 from viewer.display.slicing import PLANES
 from viewer.display.window import AUTO_NAME, WindowPreset
 from viewer.io.scan import scan_paths
 from viewer.registration.automatic import register as automatic_register
 from viewer.state.annotations import Annotations
+from viewer.state.calipers import CaliperStore
 from viewer.state.case_session import CaseSession
 from viewer.state.compare_controller import ComparisonController, series_thumbnail
 from viewer.state.controller import ViewController
-from viewer.state.outlining import OutliningController
+from viewer.state.outlining import OutliningController, Tool
 from viewer.state.registrations import RegistrationStore
 from viewer.state.session import LoadedSeries, LoadStatus, Session, default_series, prepare_series
+from viewer.state.tracking import Tracking
 from viewer.state.view import ViewState
+from viewer.ui.caliper_input import CaliperInput
+from viewer.ui.candidates_panel import CandidatesPanel
 from viewer.ui.case_manager import CaseManager
 from viewer.ui.case_panel import CasePanel
 from viewer.ui.compare_tools import CompareTools
@@ -45,6 +51,7 @@ from viewer.ui.help_text import HELP_HTML
 from viewer.ui.outlining_hub import OutliningHub
 from viewer.ui.registration_panel import RegistrationPanel
 from viewer.ui.registration_runner import RegistrationRunner
+from viewer.ui.response_panel import ResponsePanel
 from viewer.ui.slice_view import SliceView
 from viewer.ui.visit_strip import VisitStrip
 from viewer.ui.workers import TaskRunner
@@ -58,6 +65,8 @@ RegisterFunction = Callable[..., object]
 MAX_LOADED = 8
 """Series kept in memory: the six views of the largest layout, the reference, and one more."""
 
+RESPONSE_DOCK_HEIGHT = 260
+"""Starting height of the lesions-over-time dock, px: the views keep most of the window."""
 PLANE_KEYS = {"axial": "A", "coronal": "C", "sagittal": "S"}
 AUTO_KEY = "0"
 SHUTDOWN_WAIT_MS = 10_000
@@ -102,7 +111,16 @@ class MainWindow(QMainWindow):
         self.outlining = OutliningController(
             self.annotations, lambda key: self.registrations.record(key).transform
         )
-        self.case_session = CaseSession(self.annotations, self.comparison)
+        self.calipers = CaliperStore()
+        self.tracking = Tracking(
+            self.annotations,
+            lambda: self.session.catalog,
+            self._volume_in_memory,
+            lambda: self.case_session.records,
+            self.registrations.patient2reference,
+            self.calipers,
+        )
+        self.case_session = CaseSession(self.annotations, self.comparison, self.tracking)
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(2)
         self.scanner = TaskRunner(self.pool, self)
@@ -154,8 +172,50 @@ class MainWindow(QMainWindow):
         outline_dock.setWidget(self.outlines.panel)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, outline_dock)
         self.tabifyDockWidget(dock, outline_dock)
+        self.search_runner = TaskRunner(self.pool, self)
+        self.search_runner.busy_changed.connect(self._update_busy)
+        self.search_runner.progress.connect(self._on_progress)
+        self.candidates = CandidatesPanel(self.comparison, self.annotations, self.search_runner)
+        self.candidates.jump_requested.connect(self.jump_to)
+        self.candidates.confirmed.connect(self._confirm_candidate)
+        candidates_dock = QDockWidget("New lesions", self)
+        candidates_dock.setObjectName("new_lesions")
+        candidates_dock.setFeatures(QDockWidget.DockWidgetFeature.NoDockWidgetFeatures)
+        candidates_dock.setWidget(self.candidates)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, candidates_dock)
+        self.tabifyDockWidget(outline_dock, candidates_dock)
+        self.candidates_dock = candidates_dock
         dock.raise_()  # registration is checked first, when a case opens
         self.outline_dock = outline_dock
+        self.caliper_input = CaliperInput(
+            self.comparison, self.tracking, self.calipers, self.annotations
+        )
+        for pane in self.comparison_view.panes:
+            pane.caliper_input = self.caliper_input
+        self.caliper_action = QAction("Caliper", self, checkable=True)
+        self.caliper_action.setShortcut("M")
+        self.caliper_action.setToolTip(
+            "Measure a lesion by hand (M): drag its long axis on an axial view, then adjust the "
+            "ends; drag the ends of a drawn caliper any time. The hand measurement replaces the "
+            "automatic one in the response"
+        )
+        self.caliper_action.toggled.connect(self._arm_caliper)
+        self.outlining.settings.events.tool.connect(self._disarm_caliper)
+        self.tracking.changed.connect(self.comparison_view.invalidate)
+        self.response_panel = ResponsePanel(self.tracking)
+        self.response_panel.jump_requested.connect(self.jump_to)
+        response_dock = QDockWidget("Response (lesions over time)", self)
+        response_dock.setObjectName("response")
+        response_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetClosable)
+        # scrolls rather than forcing the window wider than a laptop screen
+        response_scroll = QScrollArea()
+        response_scroll.setWidgetResizable(True)
+        response_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        response_scroll.setWidget(self.response_panel)
+        response_dock.setWidget(response_scroll)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, response_dock)
+        self.resizeDocks([response_dock], [RESPONSE_DOCK_HEIGHT], Qt.Orientation.Vertical)
+        self.response_dock = response_dock
         self.case_manager = CaseManager(self, self.case_session)
         self.case_manager.open_requested.connect(self.open_paths)
         # the native view shows the outlines too
@@ -281,6 +341,7 @@ class MainWindow(QMainWindow):
         reset.setToolTip("Fit the image, centre it and restore the window (R or double-click)")
         reset.triggered.connect(self._reset)
         bar.addAction(reset)
+        bar.addAction(self.caliper_action)
         spacer = QWidget()
         spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         bar.addWidget(spacer)
@@ -306,6 +367,12 @@ class MainWindow(QMainWindow):
         tools_menu = self.menuBar().addMenu("&Outline")
         for action in self.outlines.panel.tool_actions.values():
             tools_menu.addAction(action)
+        tools_menu.addSeparator()
+        tools_menu.addAction(self.caliper_action)
+        view_menu = self.menuBar().addMenu("&View")
+        toggle = self.response_dock.toggleViewAction()
+        toggle.setText("Response panel (lesions over time)")
+        view_menu.addAction(toggle)
         self.statusBar().addPermanentWidget(self.case_manager.read_only_label)
 
     def _show_message(self, text: str) -> None:
@@ -402,6 +469,7 @@ class MainWindow(QMainWindow):
         self.pane_loader.cancel()
         self.thumbnailer.cancel()
         self.registration.cancel()
+        self.search_runner.cancel()
 
     def _on_scanned(self, paths: object, catalog: Catalog) -> None:
         self.pane_loader.cancel()
@@ -425,6 +493,45 @@ class MainWindow(QMainWindow):
         self.select_series(first.key if first else None)
         self._on_layout(self.comparison.state.layout)
         self._load_views()
+
+    def _arm_caliper(self, on: bool) -> None:
+        self.caliper_input.armed = on
+        if on:
+            self.outlining.settings.tool = Tool.NAVIGATE
+
+    def _disarm_caliper(self, *_: object) -> None:
+        if self.outlining.settings.tool is not Tool.NAVIGATE:
+            self.caliper_action.setChecked(False)
+
+    def _volume_in_memory(self, key: str) -> Volume | None:
+        found = self.comparison.loaded(key)
+        return None if found is None else found.volume
+
+    def jump_to(self, key: str, point_mm: object) -> None:
+        """Show a lesion: its visit in the active view, every view through the point."""
+        if not self.session.knows(key):
+            return
+        if self.comparison.view_key(self.comparison.state.active) != key:
+            self.comparison.assign(self.comparison.state.active, key)
+        x, y, z = (float(v) for v in point_mm)  # type: ignore[union-attr]
+        self.comparison.state.crosshair_mm = (x, y, z)
+        self.set_native(False)
+
+    def _confirm_candidate(self, key: str, point_mm: object) -> None:
+        """A confirmed new-lesion candidate: a new lesion, grown from its centre as a preview."""
+        self.jump_to(key, point_mm)
+        self.outline_dock.raise_()
+        index = self.comparison.state.active
+        pane = self.comparison_view.panes[index]
+        view = self.comparison.view_geometry(index, pane.viewport_px())
+        frame = self.comparison.frame(index, pane.viewport_px())
+        if view is None or frame is None:
+            self._show_message("Wait until the view has loaded its visit, then confirm again")
+            return
+        self.annotations.add_lesion()
+        self.outlining.settings.tool = Tool.GROW
+        self.outlining.grow(view, *frame.crosshair_px)
+        self._show_message("New lesion grown from the candidate: Enter accepts, Esc discards")
 
     def _note_series(self, key: str) -> None:
         """A loaded series: its saved outlines must fit its grid, and its grid is remembered."""
@@ -468,7 +575,11 @@ class MainWindow(QMainWindow):
 
     def _update_busy(self, *_: object) -> None:
         busy = (
-            self.scanner.busy or self.loader.busy or self.pane_loader.busy or self.registration.busy
+            self.scanner.busy
+            or self.loader.busy
+            or self.pane_loader.busy
+            or self.registration.busy
+            or self.search_runner.busy
         )
         for widget in (self.task_label, self.progress_bar, self.cancel_button):
             widget.setVisible(busy)
