@@ -7,6 +7,7 @@ import csv
 import datetime as dt
 import io
 import json
+import shutil
 from contextlib import redirect_stdout
 
 import numpy as np
@@ -71,7 +72,9 @@ def demo_case_saved():
     folder = case_folder_of([IMAGES])
     folder.parent.mkdir(parents=True, exist_ok=True)
     save_case(case, folder, create=True)
-    return folder
+    yield folder
+    # the demo's case is shared by every test that opens the demo: leave none behind
+    shutil.rmtree(folder)
 
 
 def measure(*args: str) -> tuple[int, str]:

@@ -236,3 +236,35 @@ def test_c27_a_corrupt_manifest_is_refused_untouched_and_nothing_autosaves_over_
     assert manifest.read_bytes() == damaged
     assert not (folder / "journal").exists()
     again.close()
+
+
+def test_measurements_run_in_the_background_and_stale_results_are_dropped(images, tmp_path):
+    from viewer.state.tracking import Tracking
+
+    case, keys = open_window(images)
+    case.open(tmp_path / "bg.interval")
+    note_all(case, keys)
+    paint(case, keys[0], (4, 16, 16))
+    comparison = case.comparison
+    queued = []
+    tracking = Tracking(
+        case.annotations,
+        lambda: comparison.session.catalog,
+        lambda key: comparison.loaded(key).volume,
+        lambda: case.records,
+        comparison.registrations.patient2reference,
+    )
+    tracking.background = lambda key, work: queued.append(work)
+    assert tracking.measurements(keys[0]) == {} and tracking.pending
+    stale = queued.pop()()
+    paint(case, keys[0], (4, 10, 10))  # the reader goes on outlining while it runs
+    tracking.take_result(stale)
+    assert tracking.measurements(keys[0]) == {}  # the old result is not used...
+    fresh = queued.pop()()  # ...a new measurement of the new outline was asked for
+    tracking.take_result(fresh)
+    assert not tracking.pending
+    (measured,) = tracking.measurements(keys[0]).values()
+    volume = comparison.loaded(keys[0]).volume
+    expected = int((case.annotations.labels(keys[0]) > 0).sum()) * volume.voxel_volume_ml
+    assert measured.volume_ml == expected
+    case.close()

@@ -146,6 +146,12 @@ class Tracking:
         """Why a saved choice could not be restored (None: everything was)."""
         # by series key; dropped whenever that series' outlines change
         self._cache: dict[str, dict[int, LesionMeasurement]] = {}
+        self._versions: dict[str, int] = {}  # bumped at every change of a series' outlines
+        self._epoch = 0  # bumped when every series changes at once
+        self._requested: dict[str, tuple[int, int]] = {}  # series being measured: its version
+        self.background: Callable[[str, Callable[[], Any]], None] | None = None
+        """``background(series_key, work)`` runs ``work()`` in a worker and hands its result to
+        :meth:`take_result` (a failure: :meth:`drop_request`); None measures at once."""
         annotations.labels_changed.connect(self._on_labels)
         annotations.lesions_changed.connect(self._on_lesions)
         self.calipers.changed.connect(self._on_calipers)
@@ -198,6 +204,7 @@ class Tracking:
         )
         self.events = sorted(events, key=lambda e: e.date)
         self._cache.clear()
+        self._requested.clear()
         self.problem = None
         try:
             self.calipers.restore(assessment.get("calipers", {}))
@@ -231,9 +238,56 @@ class Tracking:
     def _on_labels(self, key: str) -> None:
         if key:
             self._cache.pop(key, None)
-        else:
+            self._versions[key] = self._versions.get(key, 0) + 1
+        else:  # every series (a case restored): results measured before are all stale
             self._cache.clear()
+            self._epoch += 1
         self.changed.emit()
+
+    def _version(self, key: str) -> tuple[int, int]:
+        return self._epoch, self._versions.get(key, 0)
+
+    # --- measuring off the GUI thread ------------------------------------------------------
+
+    @property
+    def pending(self) -> bool:
+        """Some outlined series are being measured in the background (results are partial)."""
+        return bool(self._requested)
+
+    def _request(self, key: str, labels: np.ndarray, record: SeriesRecord) -> None:
+        """Measure a series in the background, on a copy of its outlines."""
+        assert self.background is not None
+        version = self._version(key)
+        if self._requested.get(key) == version:
+            return
+        self._requested[key] = version
+        snapshot = labels.copy()  # the reader may go on outlining meanwhile
+        volume = self._volume_for(key, record, labels.shape)
+        matrix = self._patient2reference(key)
+
+        def work() -> tuple[str, tuple[int, int], dict[int, LesionMeasurement]]:
+            return (
+                key,
+                version,
+                measure_all(snapshot, volume, series_key=key, patient2reference=matrix),
+            )
+
+        self.background(key, work)
+
+    def take_result(
+        self, result: tuple[str, tuple[int, int], dict[int, LesionMeasurement]]
+    ) -> None:
+        """A background measurement is done: keep it unless the outlines changed meanwhile."""
+        key, version, measured = result
+        if self._requested.get(key) == version:
+            del self._requested[key]
+        if self._version(key) == version:
+            self._cache[key] = measured
+            self.changed.emit()
+
+    def drop_request(self, key: str) -> None:
+        """A background measurement failed or was cancelled: it may be asked for again."""
+        self._requested.pop(key, None)
 
     def measurements(self, key: str) -> dict[int, LesionMeasurement]:
         """Every lesion on a series' label map, measured on the series' own grid."""
@@ -243,6 +297,9 @@ class Tracking:
             return {}
         measured = self._cache.get(key)
         if measured is None:
+            if self.background is not None:
+                self._request(key, labels, record)
+                return {}
             measured = self._measure(key, labels, record)
             self._cache[key] = measured
         manual = self.calipers.manuals(key)
@@ -255,13 +312,17 @@ class Tracking:
             for number, m in measured.items()
         }
 
+    def _volume_for(self, key: str, record: SeriesRecord, shape: tuple[int, ...]) -> Volume:
+        volume = self._volume_of(key)
+        if volume is None or volume.shape != shape:
+            # not in memory: geometry from the case file; intensities unknown (NaN, no memory)
+            volume = Volume(np.broadcast_to(np.float32(np.nan), record.shape), record.voxel2patient)
+        return volume
+
     def _measure(
         self, key: str, labels: np.ndarray, record: SeriesRecord
     ) -> dict[int, LesionMeasurement]:
-        volume = self._volume_of(key)
-        if volume is None or volume.shape != labels.shape:
-            # not in memory: geometry from the case file; intensities unknown (NaN, no memory)
-            volume = Volume(np.broadcast_to(np.float32(np.nan), record.shape), record.voxel2patient)
+        volume = self._volume_for(key, record, labels.shape)
         return measure_all(
             labels, volume, series_key=key, patient2reference=self._patient2reference(key)
         )

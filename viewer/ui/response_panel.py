@@ -556,7 +556,12 @@ class ResponsePanel(QWidget):
             # measuring mid-stroke would be wasted: the stroke's end reports another change
             self.refresh_timer.start()
             return
-        self._columns, self._readings, self._assessment, self._error = self._compute()
+        computed = self._compute()
+        if self.tracking.pending:
+            # outlines are being measured in a worker; its result triggers the next refresh
+            self.thresholds_label.setText("Measuring the outlines…")
+            return
+        self._columns, self._readings, self._assessment, self._error = computed
         self._sync_choices()
         self._fill_table()
         self._show_reasons()
