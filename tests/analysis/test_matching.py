@@ -259,3 +259,9 @@ def test_demo_lesion_maps_link_the_recurrence_and_flag_the_metastasis_as_new(enh
     assert december_to_march.splits == {} and december_to_march.merges == {}
     # the recurrence moved its centroid by a few mm, well inside the default limit
     assert all(link.distance_mm < 10.0 for link in august_to_december.links)
+
+
+def test_an_empty_label_map_has_no_lesions():
+    from viewer.analysis.matching import lesions_in_reference
+
+    assert lesions_in_reference(np.zeros((2, 3, 3), np.uint16), np.eye(4)) == {}

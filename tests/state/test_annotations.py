@@ -115,3 +115,20 @@ def test_the_first_stroke_without_a_lesion_makes_one():
     notes.paint("s", SHAPE, ball((5, 20, 20)), erase=False, description="Brush")
     assert len(notes.lesions) == 1 and notes.active == 1
     assert notes.outlined_numbers("s") == [1]
+
+
+def test_relinking_moves_one_visit_s_outline_to_another_lesion_and_undo_restores_it():
+    notes = Annotations()
+    first = notes.add_lesion("L1 recurrence").number
+    notes.paint("a", SHAPE, ball((5, 10, 10)), erase=False, description="a")
+    notes.paint("b", SHAPE, ball((5, 10, 10)), erase=False, description="b")
+    second = notes.add_lesion("L2 outlined by mistake").number
+    notes.paint("b", SHAPE, ball((5, 30, 30)), erase=False, description="b2")
+    before = notes.labels("b").copy()
+    notes.relabel("b", second, first)
+    after = notes.labels("b")
+    assert not (after == second).any()
+    np.testing.assert_array_equal(after == first, (before == first) | (before == second))
+    assert (notes.labels("a") == first).sum() > 0  # the other visit is untouched
+    assert notes.undo("b") == "Relink L2 outlined by mistake to L1 recurrence"
+    np.testing.assert_array_equal(notes.labels("b"), before)

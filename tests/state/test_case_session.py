@@ -268,3 +268,29 @@ def test_measurements_run_in_the_background_and_stale_results_are_dropped(images
     expected = int((case.annotations.labels(keys[0]) > 0).sum()) * volume.voxel_volume_ml
     assert measured.volume_ml == expected
     case.close()
+
+
+def test_numbering_that_disagrees_with_the_overlap_is_pointed_out(images, tmp_path):
+    from viewer.state.tracking import Tracking
+
+    case, keys = open_window(images)
+    case.open(tmp_path / "links.interval")
+    note_all(case, keys)
+    notes = case.annotations
+    first = notes.add_lesion("L1 recurrence").number
+    paint(case, keys[0], (4, 16, 16))
+    notes.add_lesion("L2")
+    paint(case, keys[1], (4, 16, 16))  # the same place, outlined as another lesion
+    comparison = case.comparison
+    tracking = Tracking(
+        notes,
+        lambda: comparison.session.catalog,
+        lambda key: comparison.loaded(key).volume,
+        lambda: case.records,
+        comparison.registrations.patient2reference,
+    )
+    (problem,) = tracking.link_problems(tracking.columns())
+    assert problem.startswith("L2 on ") and "overlaps L1 recurrence" in problem
+    notes.relabel(keys[1], 2, first)
+    assert tracking.link_problems(tracking.columns()) == []
+    case.close()

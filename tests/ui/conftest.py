@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QInputDialog, QMessageBox
 
 from tests.dicom_factory import write_series
 from viewer.core.transform import Transform
@@ -123,6 +123,7 @@ def no_unexpected_dialogs(monkeypatch):
     for name in ("question", "warning", "critical", "information"):
         monkeypatch.setattr(QMessageBox, name, unexpected)
     monkeypatch.setattr(QMessageBox, "exec", unexpected)
+    monkeypatch.setattr(QInputDialog, "getItem", unexpected)
 
 
 @pytest.fixture

@@ -448,3 +448,20 @@ def test_read_only_disables_every_edit_and_says_why(panel, qtbot):
     assert not panel.read_only_label.isVisible() and panel.add_button.isEnabled()
     press_key(qtbot, panel, Qt.Key.Key_B)
     assert settings.tool is Tool.BRUSH
+
+
+def test_relink_makes_the_active_lesion_part_of_another_on_the_current_visit(panel, monkeypatch):
+    from PySide6.QtWidgets import QInputDialog
+
+    notes = panel.annotations
+    first, second = notes.add_lesion().number, notes.add_lesion().number
+    labels = np.zeros((4, 8, 8), np.uint16)
+    labels[1, 2:4, 2:4] = first
+    labels[2, 5:7, 5:7] = second
+    notes.restore(notes.lesions, {"s": labels}, {})
+    notes.set_active(second)
+    panel.set_current_series("s", 0.001)
+    assert panel.relink_button.isEnabled()
+    monkeypatch.setattr(QInputDialog, "getItem", lambda *a, **k: (notes.lesions[first].name, True))
+    panel.relink_button.click()
+    assert not (notes.labels("s") == second).any() and (notes.labels("s") == first).sum() == 8

@@ -227,10 +227,12 @@ def lesions_in_reference(
     voxel2reference = _voxel2reference(voxel2patient, patient2reference)
     indices = np.nonzero(array)
     numbers = array[indices]
+    if numbers.size == 0:
+        return {}
     order = np.argsort(numbers, kind="stable")
     numbers = numbers[order]
     points = apply_affine(voxel2reference, np.stack(indices, axis=1)[order])
-    starts = np.flatnonzero(np.r_[True, numbers[1:] != numbers[:-1]]) if numbers.size else []
+    starts = np.flatnonzero(np.r_[True, numbers[1:] != numbers[:-1]])
     ends = [*starts[1:], numbers.size]
     return {int(numbers[a]): points[a:b] for a, b in zip(starts, ends, strict=True)}
 

@@ -257,6 +257,29 @@ class Annotations:
         self._lesions_edited()
         return lesion
 
+    def relabel(self, key: str, source: int, target: int) -> Box | None:
+        """Make lesion ``source``'s outline on one series part of lesion ``target`` (relink).
+
+        For a lesion outlined under the wrong number on a visit (or one that merged into
+        another): one undoable step on that series; other visits keep their numbering.
+        """
+        self._check_writable()
+        if source not in self.lesions or target not in self.lesions or source == target:
+            raise KeyError(f"cannot relink lesion {source} to lesion {target}")
+        labels = self._labels.get(key)
+        if labels is None:
+            return None
+        moving = labels == source
+        box = bounding_box(moving)
+        if box is None:
+            return None
+        region = labels[box]
+        before = region.copy()
+        region[moving[box]] = target
+        name, into = self.lesions[source].name, self.lesions[target].name
+        self._record(key, box, before, f"Relink {name} to {into}")
+        return box
+
     def set_active(self, number: int | None) -> None:
         """Choose the lesion the tools edit."""
         if number is not None and number not in self.lesions:

@@ -20,6 +20,7 @@ from viewer.analysis.criteria import CRITERIA, DEFAULT_CRITERIA, Criteria
 from viewer.analysis.events import SteroidChange
 from viewer.analysis.events import TreatmentEvent as AnalysisEvent
 from viewer.analysis.events import TreatmentKind as AnalysisKind
+from viewer.analysis.matching import VisitLesions, match_lesions
 from viewer.analysis.measure import LesionMeasurement, is_measurable, measure_all
 from viewer.analysis.response import Assessment, LesionReading, VisitReading, assess
 from viewer.core.catalog import Catalog, SeriesEntry
@@ -146,6 +147,7 @@ class Tracking:
         """Why a saved choice could not be restored (None: everything was)."""
         # by series key; dropped whenever that series' outlines change
         self._cache: dict[str, dict[int, LesionMeasurement]] = {}
+        self._placed: dict[str, VisitLesions] = {}  # the lesions in the reference frame
         self._versions: dict[str, int] = {}  # bumped at every change of a series' outlines
         self._epoch = 0  # bumped when every series changes at once
         self._requested: dict[str, tuple[int, int]] = {}  # series being measured: its version
@@ -204,6 +206,7 @@ class Tracking:
         )
         self.events = sorted(events, key=lambda e: e.date)
         self._cache.clear()
+        self._placed.clear()
         self._requested.clear()
         self.problem = None
         try:
@@ -238,9 +241,11 @@ class Tracking:
     def _on_labels(self, key: str) -> None:
         if key:
             self._cache.pop(key, None)
+            self._placed.pop(key, None)
             self._versions[key] = self._versions.get(key, 0) + 1
         else:  # every series (a case restored): results measured before are all stale
             self._cache.clear()
+            self._placed.clear()
             self._epoch += 1
         self.changed.emit()
 
@@ -265,24 +270,18 @@ class Tracking:
         volume = self._volume_for(key, record, labels.shape)
         matrix = self._patient2reference(key)
 
-        def work() -> tuple[str, tuple[int, int], dict[int, LesionMeasurement]]:
-            return (
-                key,
-                version,
-                measure_all(snapshot, volume, series_key=key, patient2reference=matrix),
-            )
+        def work() -> tuple[str, tuple[int, int], Measured]:
+            return key, version, _measure_series(key, snapshot, volume, matrix)
 
         self.background(key, work)
 
-    def take_result(
-        self, result: tuple[str, tuple[int, int], dict[int, LesionMeasurement]]
-    ) -> None:
+    def take_result(self, result: tuple[str, tuple[int, int], Measured]) -> None:
         """A background measurement is done: keep it unless the outlines changed meanwhile."""
         key, version, measured = result
         if self._requested.get(key) == version:
             del self._requested[key]
         if self._version(key) == version:
-            self._cache[key] = measured
+            self._cache[key], self._placed[key] = measured
             self.changed.emit()
 
     def drop_request(self, key: str) -> None:
@@ -300,7 +299,10 @@ class Tracking:
             if self.background is not None:
                 self._request(key, labels, record)
                 return {}
-            measured = self._measure(key, labels, record)
+            volume = self._volume_for(key, record, labels.shape)
+            measured, self._placed[key] = _measure_series(
+                key, labels, volume, self._patient2reference(key)
+            )
             self._cache[key] = measured
         manual = self.calipers.manuals(key)
         if not manual:
@@ -318,14 +320,6 @@ class Tracking:
             # not in memory: geometry from the case file; intensities unknown (NaN, no memory)
             volume = Volume(np.broadcast_to(np.float32(np.nan), record.shape), record.voxel2patient)
         return volume
-
-    def _measure(
-        self, key: str, labels: np.ndarray, record: SeriesRecord
-    ) -> dict[int, LesionMeasurement]:
-        volume = self._volume_for(key, record, labels.shape)
-        return measure_all(
-            labels, volume, series_key=key, patient2reference=self._patient2reference(key)
-        )
 
     def columns(self) -> list[VisitColumn]:
         """Every dated visit, oldest first, with the series its lesions are read on.
@@ -345,6 +339,37 @@ class Tracking:
                     VisitColumn(visit.label, visit.date, entry.key, self.measurements(entry.key))
                 )
         return columns
+
+    def link_problems(self, columns: Sequence[VisitColumn]) -> list[str]:
+        """Where the numbering disagrees with where the lesions are, visit to visit.
+
+        Lesions are matched in the reference frame (``viewer.analysis.matching``: they must share
+        voxels, and their centroids lie within 30 mm); a pair with different numbers, or one number
+        on outlines that do not touch, is pointed out so the reader can relink it by hand.
+        """
+        names = {lesion.number: lesion.name for lesion in self.annotations.lesions}
+        placed = [(c, self._placed.get(c.series_key)) for c in columns]
+        placed = [(c, p) for c, p in placed if p is not None and p.masks_mm]
+        problems = []
+        for (before, earlier), (after, later) in zip(placed, placed[1:], strict=False):
+            matching = match_lesions(earlier, later)
+            linked = set()
+            for link in matching.links:
+                linked.add((link.earlier, link.later))
+                if link.earlier != link.later:
+                    problems.append(
+                        f"{names.get(link.later, link.later)} on {after.label} overlaps "
+                        f"{names.get(link.earlier, link.earlier)} on {before.label} "
+                        f"({link.overlap_of_smaller:.0%} of the smaller): the same lesion? "
+                        "Relink it in the Outlines panel."
+                    )
+            for number in set(earlier.masks_mm) & set(later.masks_mm):
+                if (number, number) not in linked:
+                    problems.append(
+                        f"{names.get(number, number)} on {after.label} does not touch its outline "
+                        f"on {before.label}: a different lesion? Relink it in the Outlines panel."
+                    )
+        return problems
 
     def readings(self, columns: Sequence[VisitColumn] | None = None) -> list[VisitReading]:
         """The visits as the response engine reads them."""
@@ -393,3 +418,16 @@ class Tracking:
             targets=self.target_override,
         )
         return columns, readings, assessment
+
+
+Measured = tuple[dict[int, LesionMeasurement], VisitLesions]
+"""A series' measurements and its lesions placed in the reference frame."""
+
+
+def _measure_series(
+    key: str, labels: np.ndarray, volume: Volume, patient2reference: np.ndarray | None
+) -> Measured:
+    """Measure every lesion of a series and place them in the reference frame (worker-safe)."""
+    measured = measure_all(labels, volume, series_key=key, patient2reference=patient2reference)
+    placed = VisitLesions.from_label_map(key, labels, volume.voxel2patient, patient2reference)
+    return measured, placed

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QMessageBox,
@@ -462,7 +463,14 @@ class LesionPanel(QWidget):
         self.delete_button = QPushButton("Delete…")
         self.delete_button.setToolTip("Delete the active lesion and its outlines on every visit")
         self.delete_button.clicked.connect(self._delete_lesion)
+        self.relink_button = QPushButton("Relink…")
+        self.relink_button.setToolTip(
+            "On the active view's visit only: make the active lesion's outline part of another "
+            "lesion (outlined under the wrong number, or merged); one undoable step"
+        )
+        self.relink_button.clicked.connect(self._relink)
         buttons.addWidget(self.add_button)
+        buttons.addWidget(self.relink_button)
         buttons.addWidget(self.delete_button)
         layout.addLayout(buttons)
         self.note_edit = QLineEdit()
@@ -817,6 +825,9 @@ class LesionPanel(QWidget):
         has_active = self.annotations.active in self.annotations.lesions
         self.add_button.setEnabled(writable)
         self.delete_button.setEnabled(writable and has_active)
+        self.relink_button.setEnabled(
+            writable and has_active and self._key is not None and len(self.annotations.lesions) > 1
+        )
         self.note_edit.setEnabled(writable and has_active)
         self.table.setEditTriggers(
             QAbstractItemView.EditTrigger.DoubleClicked
@@ -911,6 +922,24 @@ class LesionPanel(QWidget):
         if answer == QMessageBox.StandardButton.Yes:
             self.annotations.remove_lesion(number)
             self.show_message(f"Deleted {name}")
+
+    def _relink(self) -> None:
+        number, key = self.annotations.active, self._key
+        if number not in self.annotations.lesions or key is None:
+            return
+        others = [lesion for lesion in self.annotations.lesions if lesion.number != number]
+        names = [lesion.name for lesion in others]
+        source = self.annotations.lesions[number].name
+        chosen, ok = QInputDialog.getItem(
+            self, "Relink lesion", f"On this visit, {source} is part of:", names, 0, False
+        )
+        if not ok:
+            return
+        target = others[names.index(chosen)].number
+        if self.annotations.relabel(key, number, target) is None:
+            self.show_message(f"{source} has no outline on this visit")
+        else:
+            self.show_message(f"{source} on this visit is now part of {chosen} (Ctrl+Z undoes it)")
 
     def _on_note_edited(self) -> None:
         number = self._note_lesion

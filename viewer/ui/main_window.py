@@ -65,7 +65,7 @@ RegisterFunction = Callable[..., object]
 MAX_LOADED = 8
 """Series kept in memory: the six views of the largest layout, the reference, and one more."""
 
-RESPONSE_DOCK_HEIGHT = 260
+RESPONSE_DOCK_HEIGHT = 330
 """Starting height of the lesions-over-time dock, px: the views keep most of the window."""
 PLANE_KEYS = {"axial": "A", "coronal": "C", "sagittal": "S"}
 AUTO_KEY = "0"

@@ -501,6 +501,15 @@ class ResponsePanel(QWidget):
         self.error_label.setStyleSheet(f"color: {ERROR_COLOUR}; font-weight: bold")
         self.error_label.setVisible(False)
         layout.addWidget(self.error_label)
+        self.links_label = QLabel()
+        self.links_label.setWordWrap(True)
+        self.links_label.setStyleSheet("color: #f0b45a")
+        self.links_label.setToolTip(
+            "Lesions are matched visit to visit in the reference frame: outlines must share "
+            "voxels (at least 10% of the smaller) with centroids within 30 mm"
+        )
+        self.links_label.setVisible(False)
+        layout.addWidget(self.links_label)
         legend = " ".join(
             f'<span style="color: {colour}">■ {status}</span>'
             for status, colour in STATUS_COLOURS.items()
@@ -562,6 +571,9 @@ class ResponsePanel(QWidget):
             self.thresholds_label.setText("Measuring the outlines…")
             return
         self._columns, self._readings, self._assessment, self._error = computed
+        problems = self.tracking.link_problems(self._columns)
+        self.links_label.setText("\n".join(f"⚠ {p}" for p in problems))
+        self.links_label.setVisible(bool(problems))
         self._sync_choices()
         self._fill_table()
         self._show_reasons()
