@@ -273,3 +273,54 @@ def test_freehand_drag_fills_and_the_recent_menu_reopens_the_case(window, qtbot,
         action.trigger()
     qtbot.waitUntil(lambda: w.annotations.labels(key) is not None, timeout=TIMEOUT_MS)
     assert int((w.annotations.labels(key) > 0).sum()) == int((labels > 0).sum())
+
+
+def test_outlines_become_a_response_with_a_table_a_jump_and_a_caliper(window, qtbot, images):
+    from viewer.ui.response_panel import FIRST_VISIT_COLUMN
+
+    w = open_case(window, qtbot, images)
+    w.comparison.set_layout("1x2")
+    qtbot.waitUntil(lambda: views_ready(w), timeout=TIMEOUT_MS)
+    show_lesion_slice(w)
+    panes = w.comparison_view.panes
+    qtbot.keyClick(w, Qt.Key.Key_G)
+    for index in (1, 0):  # the earlier visit, then the later one: click-to-grow each
+        w.comparison.set_active(index)
+        qtbot.mouseClick(panes[index], Qt.MouseButton.LeftButton, pos=lesion_point(panes[index]))
+        qtbot.keyClick(panes[index], Qt.Key.Key_Return)
+    panel = w.response_panel
+    w.tracking.set_criteria("rano")
+    qtbot.waitUntil(
+        lambda: not w.tracking.pending and panel.table.columnCount() == FIRST_VISIT_COLUMN + 2,
+        timeout=TIMEOUT_MS,
+    )
+    panel.refresh()
+    # the lesion grew from 5 to 7 mm radius: volume x2.7, product x2: progression
+    (later,) = [r for r in panel._assessment.visits if r.label == panel._columns[-1].label]
+    assert later.category == "PD" and any("+25%" in reason for reason in later.reasons)
+    cell = panel.table.item(0, FIRST_VISIT_COLUMN + 1)
+    assert "mL" in cell.text() and "mm" in cell.text()
+    # a click on a lesion cell shows that visit there in every view
+    w.comparison.set_active(1)
+    panel._on_cell_clicked(0, FIRST_VISIT_COLUMN + 1)
+    key = panel._columns[-1].series_key
+    assert w.comparison.view_key(1) == key
+    centroid = panel._columns[-1].measurements[1].centroid_reference_mm
+    np.testing.assert_allclose(w.comparison.state.crosshair_mm, centroid)
+    # a hand measurement replaces the automatic one, and resets
+    automatic = panel._columns[-1].measurements[1].diameters
+    caliper = w.calipers.automatic(key, 1, automatic)
+    from viewer.state.calipers import drag_end
+
+    w.calipers.override(
+        drag_end(
+            caliper,
+            "long1",
+            caliper.long_ends_mm[1] + caliper.long_ends_mm[1] - caliper.long_ends_mm[0],
+        )
+    )
+    measured = w.tracking.measurements(key)[1].diameters
+    assert measured.longest_mm == pytest.approx(2 * automatic.longest_mm, rel=1e-6)
+    assert w.annotations.dirty
+    w.caliper_reset_action.trigger()
+    assert w.tracking.measurements(key)[1].diameters.longest_mm == automatic.longest_mm

@@ -444,3 +444,20 @@ def test_a_deleted_panel_no_longer_follows_the_tracking(qtbot, case):
     widget.deleteLater()
     qtbot.waitUntil(lambda: len(case.tracking.changed) == 0)
     case.tracking.changed.emit()  # would reach the deleted timer if still connected
+
+
+def test_lesion_rows_stay_visible_after_a_refresh_that_hid_the_summary_rows(qtbot, case):
+    # the window's panel refreshes before any case is open: no visit, no response, so its two
+    # summary rows (0 and 1) are hidden; the lesions that later take rows 0 and 1 must show
+    catalog = [Catalog()]
+    real = case.tracking._catalog()
+    case.tracking._catalog = lambda: catalog[0]
+    widget = ResponsePanel(case.tracking)
+    qtbot.addWidget(widget)
+    widget.refresh()
+    assert widget._assessment is None
+    catalog[0] = real
+    widget.refresh()
+    table = widget.table
+    assert table.rowCount() == 5  # three lesions, the sum, the response
+    assert not any(table.isRowHidden(row) for row in range(table.rowCount()))

@@ -64,6 +64,15 @@ also autosaved to a recovery journal every 30 s and after each action</td></tr>
 <p><b>Carry forward</b> maps the active lesion's outline from another visit through both
 registrations onto the active view's visit, as a preview to accept and edit; <b>Re-fit</b>
 then grows it to this visit's enhancement.</p>
+<h3>Lesions over time (Response panel, bottom)</h3>
+<p>Every lesion at every visit: volume (mL), the longest axial diameter and the longest
+perpendicular to it (mm), their product (mm²), and its status; the sum over the target lesions
+and the category per visit (CR, PR, SD, PD; "?" = preliminary, waiting for a confirmation scan)
+by the chosen criteria, with the reasons in words. Click a lesion cell to go there; click a
+visit's header for its reasons. Enter treatment events: they set the default baseline and the
+12-week window after radiotherapy. <b>M</b> arms the caliper: drag a long axis by hand, or drag
+the ends of the drawn diameters; a hand measurement replaces the automatic one. The <b>New
+lesions</b> tab subtracts the previous visit and lists new enhancement to confirm or dismiss.</p>
 <p>Pair modes draw two views in the first one: <b>fade</b> (slider), <b>checkerboard</b> (square
 size in mm), <b>flicker</b> (two per second), <b>subtraction</b> (later minus earlier after
 intensity normalisation: red brighter later, blue darker, legend in HU or IQR).</p>

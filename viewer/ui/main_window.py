@@ -207,6 +207,11 @@ class MainWindow(QMainWindow):
             "automatic one in the response"
         )
         self.caliper_action.toggled.connect(self._arm_caliper)
+        self.caliper_reset_action = QAction("Reset caliper to automatic", self)
+        self.caliper_reset_action.setToolTip(
+            "Forget the hand measurement of the active lesion on the active view's visit"
+        )
+        self.caliper_reset_action.triggered.connect(self._reset_caliper)
         self.outlining.settings.events.tool.connect(self._disarm_caliper)
         self.tracking.changed.connect(self.comparison_view.invalidate)
         self.response_panel = ResponsePanel(self.tracking)
@@ -376,6 +381,7 @@ class MainWindow(QMainWindow):
             tools_menu.addAction(action)
         tools_menu.addSeparator()
         tools_menu.addAction(self.caliper_action)
+        tools_menu.addAction(self.caliper_reset_action)
         view_menu = self.menuBar().addMenu("&View")
         toggle = self.response_dock.toggleViewAction()
         toggle.setText("Response panel (lesions over time)")
@@ -505,6 +511,15 @@ class MainWindow(QMainWindow):
         self.caliper_input.armed = on
         if on:
             self.outlining.settings.tool = Tool.NAVIGATE
+
+    def _reset_caliper(self) -> None:
+        key = self.comparison.view_key(self.comparison.state.active)
+        lesion = self.annotations.active
+        if key is None or lesion is None or self.calipers.manual(key, lesion) is None:
+            self._show_message("The active lesion has no hand measurement on this visit")
+            return
+        self.calipers.reset(key, lesion)
+        self._show_message("Back to the automatic diameters")
 
     def _disarm_caliper(self, *_: object) -> None:
         if self.outlining.settings.tool is not Tool.NAVIGATE:

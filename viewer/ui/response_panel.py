@@ -650,6 +650,9 @@ class ResponsePanel(QWidget):
         with QSignalBlocker(table):
             table.clear()
             table.setRowCount(len(self._numbers) + 2)
+            for row in range(table.rowCount()):
+                # clear() keeps rows hidden: a summary row hidden before may be a lesion now
+                table.setRowHidden(row, False)
             table.setColumnCount(FIRST_VISIT_COLUMN + len(self._columns))
             table.setHorizontalHeaderLabels(
                 ["Lesion", "Target", *(column.label for column in self._columns)]
