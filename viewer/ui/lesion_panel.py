@@ -10,7 +10,7 @@ from functools import partial
 
 import numpy as np
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
-from PySide6.QtGui import QAction, QActionGroup, QColor, QFont, QIcon, QKeySequence, QPixmap
+from PySide6.QtGui import QAction, QActionGroup, QColor, QFont, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -46,6 +46,7 @@ from viewer.state.outlining import (
     OutliningController,
     Tool,
 )
+from viewer.ui.theme import caption, colour_swatch
 
 TOOLS: tuple[tuple[Tool, str, str, str], ...] = (
     (Tool.NAVIGATE, "Navigate", "V", "move through the images; clicks do not edit"),
@@ -110,7 +111,6 @@ WHOLE_LESION = (
 )
 """Action name, button text, tooltip; each is previewed before it changes anything."""
 READ_ONLY_COLOUR = "#ff7b72"
-MUTED_COLOUR = "#8f96a3"
 DISABLED_STYLE = "QPushButton:disabled { color: #5b616b; border-color: #363b43; }"
 """dark.qss gives push buttons no disabled look; a read-only case must show its edits are off."""
 
@@ -163,19 +163,6 @@ def volume_text(voxels: int, voxel_ml: float | None) -> str:
     ml = voxels * voxel_ml
     # never show a drawn lesion as 0.00 mL: it would read as "not outlined"
     return "<0.01 mL" if ml < 0.005 else f"{ml:.2f} mL"
-
-
-def _swatch(colour: tuple[int, int, int]) -> QIcon:
-    pixmap = QPixmap(14, 14)
-    pixmap.fill(QColor(*colour))
-    return QIcon(pixmap)
-
-
-def _caption(text: str) -> QLabel:
-    label = QLabel(text)
-    label.setWordWrap(True)
-    label.setStyleSheet(f"color: {MUTED_COLOUR}")
-    return label
 
 
 class LesionPanel(QWidget):
@@ -242,7 +229,7 @@ class LesionPanel(QWidget):
         layout.addWidget(self._build_whole_lesion())
         layout.addWidget(self._build_display())
         layout.addLayout(self._build_undo())
-        self.status_label = _caption("")
+        self.status_label = caption("")
         layout.addWidget(self.status_label)
 
         scroll = QScrollArea()
@@ -294,7 +281,7 @@ class LesionPanel(QWidget):
     def _build_options(self) -> QGroupBox:
         self.options_box = QGroupBox()
         self.options_stack = QStackedWidget()
-        navigate = _caption("Choose a tool to outline: the active lesion is the one edited.")
+        navigate = caption("Choose a tool to outline: the active lesion is the one edited.")
         for page in (navigate, self._brush_page(), self._contour_page(), self._grow_page()):
             self.options_stack.addWidget(page)
         layout = QVBoxLayout(self.options_box)
@@ -369,7 +356,7 @@ class LesionPanel(QWidget):
         self.cut_box = QCheckBox("Cut out (instead of add)")
         self.cut_box.setToolTip("The filled outline is removed from the active lesion")
         self.cut_box.toggled.connect(lambda on: setattr(self.tools.settings, "cut", on))
-        self.contour_hint = _caption("")
+        self.contour_hint = caption("")
         layout.addWidget(self.cut_box)
         layout.addWidget(self.contour_hint)
         return page
@@ -401,7 +388,7 @@ class LesionPanel(QWidget):
         grid.addWidget(self.sensitivity_slider, 0, 1)
         grid.addWidget(self.sensitivity_label, 0, 2)
         grid.addWidget(self.refine_box, 1, 0, 1, 3)
-        grid.addWidget(_caption("Click inside the enhancing tumour"), 2, 0, 1, 3)
+        grid.addWidget(caption("Click inside the enhancing tumour"), 2, 0, 1, 3)
         return page
 
     def _build_preview(self) -> QFrame:
@@ -418,7 +405,7 @@ class LesionPanel(QWidget):
         font = QFont(self.preview_title.font())
         font.setBold(True)
         self.preview_title.setFont(font)
-        self.preview_detail = _caption("")
+        self.preview_detail = caption("")
         buttons = QHBoxLayout()
         self.accept_button = QPushButton("Accept (Enter)")
         self.accept_button.setToolTip(
@@ -747,7 +734,7 @@ class LesionPanel(QWidget):
         swatch = self.table.cellWidget(row, COL_COLOUR)
         if swatch.property("colour") != list(lesion.colour):
             swatch.setProperty("colour", list(lesion.colour))
-            swatch.setIcon(_swatch(lesion.colour))
+            swatch.setIcon(colour_swatch(lesion.colour))
         swatch.setToolTip(f"Colour of {lesion.name} on every visit (click to change)")
         name = self.table.item(row, COL_NAME)
         if name.text() != lesion.name:

@@ -17,7 +17,7 @@ import numpy as np
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from PySide6.QtCore import QDate, QSignalBlocker, Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor, QIcon, QPixmap
+from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -56,6 +56,7 @@ from viewer.analysis.response import (
 from viewer.analysis.timeline import CATEGORY_COLOURS, draw_timeline
 from viewer.io.case_file import TreatmentEvent, TreatmentKind
 from viewer.state.tracking import Tracking, VisitColumn, analysis_events
+from viewer.ui.theme import caption, colour_swatch
 
 REFRESH_DELAY_MS = 200
 """Changes are gathered this long before the table and plot are rebuilt (a stroke reports many)."""
@@ -80,7 +81,6 @@ CELL_TINT_ALPHA = 70
 """Opacity (0..255) of the status tint behind a cell's text, so the text stays readable."""
 
 ERROR_COLOUR = "#ff7b72"
-MUTED_COLOUR = "#8f96a3"
 EVENT_KINDS = tuple(k for k in TreatmentKind if k is not TreatmentKind.STEROID_CHANGE)
 """Kinds a new event can have: a steroid change of unknown direction is kept only for old cases."""
 _UNITS = {"mm2": "mm²", "mm": "mm", "mL": "mL"}
@@ -305,23 +305,10 @@ def measurement_tooltip(
     return "\n".join(lines)
 
 
-def _swatch(colour: tuple[int, int, int]) -> QIcon:
-    pixmap = QPixmap(12, 12)
-    pixmap.fill(QColor(*colour))
-    return QIcon(pixmap)
-
-
 def _tint(colour: str) -> QBrush:
     tinted = QColor(colour)
     tinted.setAlpha(CELL_TINT_ALPHA)
     return QBrush(tinted)
-
-
-def _caption(text: str = "") -> QLabel:
-    label = QLabel(text)
-    label.setWordWrap(True)
-    label.setStyleSheet(f"color: {MUTED_COLOUR}")
-    return label
 
 
 def _read_only_item(text: str = "") -> QTableWidgetItem:
@@ -455,7 +442,7 @@ class ResponsePanel(QWidget):
             "The visit responses are measured from (the nadir starts there too)"
         )
         self.baseline_combo.currentIndexChanged.connect(self._choose_baseline)
-        self.thresholds_label = _caption()
+        self.thresholds_label = caption()
         self.thresholds_label.setWordWrap(False)
         row.addWidget(QLabel("Criteria"))
         row.addWidget(self.criteria_combo)
@@ -472,7 +459,7 @@ class ResponsePanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(3)
         targets_row = QHBoxLayout()
-        self.targets_label = _caption()
+        self.targets_label = caption()
         self.auto_targets_button = QPushButton("Auto targets")
         self.auto_targets_button.setToolTip(
             "Choose the targets again automatically: the largest measurable lesions at the baseline"
@@ -514,7 +501,7 @@ class ResponsePanel(QWidget):
             f'<span style="color: {colour}">■ {status}</span>'
             for status, colour in STATUS_COLOURS.items()
         )
-        self.legend_label = _caption(f"{legend} · <i>italic</i>: not measurable")
+        self.legend_label = caption(f"{legend} · <i>italic</i>: not measurable")
         self.legend_label.setTextFormat(Qt.TextFormat.RichText)
         layout.addWidget(self.legend_label)
         self.reasons_box = QPlainTextEdit()
@@ -665,7 +652,7 @@ class ResponsePanel(QWidget):
                 lesion = lesions[number] if number in lesions else None
                 name = _read_only_item(lesion.name if lesion else f"L{number}")
                 if lesion is not None:
-                    name.setIcon(_swatch(lesion.colour))
+                    name.setIcon(colour_swatch(lesion.colour, 12))
                     name.setToolTip(
                         f"{lesion.kind.value}" + (f": {lesion.note}" if lesion.note else "")
                     )

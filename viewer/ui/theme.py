@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtGui import QColor, QIcon, QPalette, QPixmap
+from PySide6.QtWidgets import QApplication, QLabel
 
 STYLE_SHEET = Path(__file__).resolve().parents[2] / "resources" / "dark.qss"
+MUTED_COLOUR = "#8f96a3"
+"""Secondary text: hints, captions, legends."""
 
 
 def apply_dark_theme(app: QApplication) -> None:
@@ -36,3 +38,18 @@ def apply_dark_theme(app: QApplication) -> None:
     app.setPalette(palette)
     if STYLE_SHEET.is_file():
         app.setStyleSheet(STYLE_SHEET.read_text(encoding="utf-8"))
+
+
+def caption(text: str = "") -> QLabel:
+    """A muted, word-wrapped label for hints and legends."""
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setStyleSheet(f"color: {MUTED_COLOUR}")
+    return label
+
+
+def colour_swatch(colour: tuple[int, int, int], size_px: int = 14) -> QIcon:
+    """A small square of a lesion's colour (8-bit RGB), for lists and tables."""
+    pixmap = QPixmap(size_px, size_px)
+    pixmap.fill(QColor(*colour))
+    return QIcon(pixmap)
