@@ -322,5 +322,5 @@ def test_outlines_become_a_response_with_a_table_a_jump_and_a_caliper(window, qt
     measured = w.tracking.measurements(key)[1].diameters
     assert measured.longest_mm == pytest.approx(2 * automatic.longest_mm, rel=1e-6)
     assert w.annotations.dirty
-    w.caliper_reset_action.trigger()
+    w.caliper.reset_action.trigger()
     assert w.tracking.measurements(key)[1].diameters.longest_mm == automatic.longest_mm

@@ -41,7 +41,8 @@ from viewer.state.registrations import RegistrationStore
 from viewer.state.session import LoadedSeries, LoadStatus, Session, default_series, prepare_series
 from viewer.state.tracking import Tracking
 from viewer.state.view import ViewState
-from viewer.ui.caliper_input import CaliperInput
+from viewer.ui.background_measurer import BackgroundMeasurer
+from viewer.ui.caliper_tool import CaliperTool
 from viewer.ui.candidates_panel import CandidatesPanel
 from viewer.ui.case_manager import CaseManager
 from viewer.ui.case_panel import CasePanel
@@ -131,13 +132,7 @@ class MainWindow(QMainWindow):
         self.thumbnail_pool.setMaxThreadCount(1)
         self.thumbnail_pool.setThreadPriority(QThread.Priority.LowPriority)
         self.thumbnailer = TaskRunner(self.thumbnail_pool, self)
-        # measuring a 256^3 label map takes ~0.1 s: off the GUI thread
-        self.measurer = TaskRunner(self.pool, self)
-        self._measure_queue: list[tuple[str, Callable[[], object]]] = []
-        self.tracking.background = self._measure_in_background
-        self.measurer.succeeded.connect(self._on_measured)
-        self.measurer.failed.connect(self._on_measure_failed)
-        self.measurer.cancelled.connect(self._on_measure_failed)
+        self.measurer = BackgroundMeasurer(self.tracking, self.pool, self)
         self._thumbnail_failed: set[str] = set()
 
         self.slice_view = SliceView(self.controller)
@@ -194,26 +189,15 @@ class MainWindow(QMainWindow):
         self.candidates_dock = candidates_dock
         dock.raise_()  # registration is checked first, when a case opens
         self.outline_dock = outline_dock
-        self.caliper_input = CaliperInput(
-            self.comparison, self.tracking, self.calipers, self.annotations
+        self.caliper = CaliperTool(
+            self.comparison,
+            self.tracking,
+            self.calipers,
+            self.annotations,
+            self.outlining,
+            self.comparison_view,
+            self,
         )
-        for pane in self.comparison_view.panes:
-            pane.caliper_input = self.caliper_input
-        self.caliper_action = QAction("Caliper", self, checkable=True)
-        self.caliper_action.setShortcut("M")
-        self.caliper_action.setToolTip(
-            "Measure a lesion by hand (M): drag its long axis on an axial view, then adjust the "
-            "ends; drag the ends of a drawn caliper any time. The hand measurement replaces the "
-            "automatic one in the response"
-        )
-        self.caliper_action.toggled.connect(self._arm_caliper)
-        self.caliper_reset_action = QAction("Reset caliper to automatic", self)
-        self.caliper_reset_action.setToolTip(
-            "Forget the hand measurement of the active lesion on the active view's visit"
-        )
-        self.caliper_reset_action.triggered.connect(self._reset_caliper)
-        self.outlining.settings.events.tool.connect(self._disarm_caliper)
-        self.tracking.changed.connect(self.comparison_view.invalidate)
         self.response_panel = ResponsePanel(self.tracking)
         self.response_panel.jump_requested.connect(self.jump_to)
         response_dock = QDockWidget("Response (lesions over time)", self)
@@ -236,6 +220,7 @@ class MainWindow(QMainWindow):
         self.annotations.style.events.connect(lambda *_: self.slice_view.refresh())
         self.case_manager.message.connect(self._show_message)
         self.outlines.message.connect(self._show_message)
+        self.caliper.message.connect(self._show_message)
         self._build_toolbar()
         self._build_menus()
         self.compare_tools = CompareTools(self.comparison, self)
@@ -353,7 +338,7 @@ class MainWindow(QMainWindow):
         reset.setToolTip("Fit the image, centre it and restore the window (R or double-click)")
         reset.triggered.connect(self._reset)
         bar.addAction(reset)
-        bar.addAction(self.caliper_action)
+        bar.addAction(self.caliper.arm_action)
         spacer = QWidget()
         spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         bar.addWidget(spacer)
@@ -380,8 +365,8 @@ class MainWindow(QMainWindow):
         for action in self.outlines.panel.tool_actions.values():
             tools_menu.addAction(action)
         tools_menu.addSeparator()
-        tools_menu.addAction(self.caliper_action)
-        tools_menu.addAction(self.caliper_reset_action)
+        tools_menu.addAction(self.caliper.arm_action)
+        tools_menu.addAction(self.caliper.reset_action)
         view_menu = self.menuBar().addMenu("&View")
         toggle = self.response_dock.toggleViewAction()
         toggle.setText("Response panel (lesions over time)")
@@ -506,43 +491,6 @@ class MainWindow(QMainWindow):
         self.select_series(first.key if first else None)
         self._on_layout(self.comparison.state.layout)
         self._load_views()
-
-    def _arm_caliper(self, on: bool) -> None:
-        self.caliper_input.armed = on
-        if on:
-            self.outlining.settings.tool = Tool.NAVIGATE
-
-    def _reset_caliper(self) -> None:
-        key = self.comparison.view_key(self.comparison.state.active)
-        lesion = self.annotations.active
-        if key is None or lesion is None or self.calipers.manual(key, lesion) is None:
-            self._show_message("The active lesion has no hand measurement on this visit")
-            return
-        self.calipers.reset(key, lesion)
-        self._show_message("Back to the automatic diameters")
-
-    def _disarm_caliper(self, *_: object) -> None:
-        if self.outlining.settings.tool is not Tool.NAVIGATE:
-            self.caliper_action.setChecked(False)
-
-    def _measure_in_background(self, key: str, work: Callable[[], object]) -> None:
-        """Queue a measurement; one runs at a time so none cancels another."""
-        self._measure_queue.append((key, work))
-        if not self.measurer.busy:
-            self._next_measurement()
-
-    def _next_measurement(self) -> None:
-        if self._measure_queue:
-            key, work = self._measure_queue.pop(0)
-            self.measurer.start(lambda progress, cancelled: work(), context=key)
-
-    def _on_measured(self, _: object, result: object) -> None:
-        self.tracking.take_result(result)  # type: ignore[arg-type]
-        self._next_measurement()
-
-    def _on_measure_failed(self, key: object, *_: object) -> None:
-        self.tracking.drop_request(str(key))
-        self._next_measurement()
 
     def _volume_in_memory(self, key: str) -> Volume | None:
         found = self.comparison.loaded(key)
