@@ -9,12 +9,12 @@ category as a coloured band behind it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from matplotlib.dates import date2num
 from matplotlib.figure import Figure
 
-from viewer.analysis.criteria import SumKind
+from viewer.analysis.events import TreatmentEvent
+from viewer.analysis.response import Assessment, VisitReading
 
 CATEGORY_COLOURS = {
     "PD": "#d9534f",
@@ -29,22 +29,11 @@ _TEXT = "#d7dce2"
 _GRID = "#3a3f47"
 
 
-def lesion_value(reading: Any, kind: SumKind) -> float:
-    """A lesion's contribution to the sum: product (mm2), longest diameter (mm) or volume (mL)."""
-    if not getattr(reading, "present", True):
-        return 0.0
-    if kind is SumKind.PRODUCTS:
-        return float(reading.longest_mm * reading.perpendicular_mm)
-    if kind is SumKind.LONGEST_DIAMETERS:
-        return float(reading.longest_mm)
-    return float(reading.volume_ml)
-
-
 def draw_timeline(
     figure: Figure,
-    visits: Sequence[Any],
-    assessment: Any,
-    events: Sequence[Any] = (),
+    visits: Sequence[VisitReading],
+    assessment: Assessment,
+    events: Sequence[TreatmentEvent] = (),
     *,
     lesion_names: dict[int, str] | None = None,
     lesion_colours: dict[int, tuple[int, int, int]] | None = None,
@@ -98,9 +87,7 @@ def draw_timeline(
     numbers = sorted({n for v in visits for n in v.lesions})
     for number in numbers:
         points = [
-            (date2num(v.date), lesion_value(v.lesions[number], kind))
-            for v in visits
-            if number in v.lesions
+            (date2num(v.date), v.lesions[number].value(kind)) for v in visits if number in v.lesions
         ]
         if not points:
             continue
@@ -136,7 +123,7 @@ def draw_timeline(
     for event in events:
         when = date2num(event.date)
         axes.axvline(when, color="#c792ea", linewidth=0.8, alpha=0.7)
-        name = getattr(event.kind, "value", str(event.kind))
+        name = event.kind.value
         axes.text(
             when, 0.02, f" {name}", rotation=90, transform=axes.get_xaxis_transform(),
             ha="left", va="bottom", color="#c792ea", fontsize=7,

@@ -38,27 +38,26 @@ def _kind(entry: SeriesEntry) -> tuple[str, bool]:
 
 
 def plan_search(catalog: Catalog, key: str) -> SearchPlan | str:
-    """The pair to compare for a series, or why there is none (text for the reader)."""
+    """The pair to compare for a series, or why there is none (text for the reader).
+
+    The previous visit is the latest earlier one with a series of the same kind.
+    """
     current = catalog.find_series(key)
-    earlier: list[tuple[object, SeriesEntry]] = []
-    for patient in catalog.patients:
-        for visit in patient.visits:
-            if any(s.key == key for s in visit.series):
-                continue
-            for entry in visit.series:
-                if _kind(entry) == _kind(current) and not entry.is_localizer:
-                    earlier.append((visit.date, entry))
-    visit_date = next(
-        v.date for p in catalog.patients for v in p.visits if any(s.key == key for s in v.series)
-    )
-    before = [(d, e) for d, e in earlier if d is not None and visit_date and d < visit_date]
-    if not before:
+    visits = [v for p in catalog.patients for v in p.visits]
+    here = next(v for v in visits if any(s.key == key for s in v.series))
+    previous = None
+    for visit in visits:
+        if visit.date is None or here.date is None or visit.date >= here.date:
+            continue
+        alike = [s for s in visit.series if _kind(s) == _kind(current) and not s.is_localizer]
+        if alike and (previous is None or visit.date > previous[0]):
+            previous = (visit.date, alike[0])
+    if previous is None:
         return (
             f"No earlier visit has a {current.modality} series like this one to compare with: "
             "choose a later visit"
         )
-    before.sort(key=lambda item: item[0])  # type: ignore[arg-type, return-value]
-    return SearchPlan(current, before[-1][1])
+    return SearchPlan(current, previous[1])
 
 
 def known_lesions(
