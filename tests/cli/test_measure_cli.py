@@ -80,7 +80,7 @@ def demo_case_saved():
 def measure(*args: str) -> tuple[int, str]:
     out = io.StringIO()
     with redirect_stdout(out):
-        code = run_command(["measure", str(IMAGES), *args])
+        code = run_command(["measure", str(IMAGES), "--real-dates", *args])
     return code, out.getvalue()
 
 
@@ -95,7 +95,7 @@ def test_measure_json_volumes_diameters_and_the_story_categories(demo_case_saved
     assert code == 0
     report = json.loads(text)
     assert (report["schema"], report["version"], report["criteria"]["key"]) == (
-        "interval-measure", 1, "rano",
+        "interval-measure", 2, "rano",
     )  # fmt: skip
     assert report["baseline"] == "1995-07-01"  # RANO 2010: the first scan after surgery
     for row in report["measurements"]:

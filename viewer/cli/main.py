@@ -7,10 +7,16 @@ import sys
 from collections.abc import Sequence
 
 from viewer import __version__
-from viewer.cli import convert, info, measure, register
+from viewer.cli import convert, info, measure, register, report
 from viewer.cli.common import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
-COMMANDS = {"info": info, "convert": convert, "register": register, "measure": measure}
+COMMANDS = {
+    "info": info,
+    "convert": convert,
+    "register": register,
+    "measure": measure,
+    "report": report,
+}
 """Subcommand name -> module with ``add_parser(subparsers)``; later commands register here."""
 
 USAGE = """\
