@@ -324,3 +324,43 @@ def test_outlines_become_a_response_with_a_table_a_jump_and_a_caliper(window, qt
     assert w.annotations.dirty
     w.caliper.reset_action.trigger()
     assert w.tracking.measurements(key)[1].diameters.longest_mm == automatic.longest_mm
+
+
+def test_the_export_menu_writes_the_report_tables_nifti_and_seg_without_identity(
+    window, qtbot, images, tmp_path, monkeypatch
+):
+    from PySide6.QtWidgets import QFileDialog
+
+    from viewer.export.segmentation import read_dicom_seg
+
+    w = open_case(window, qtbot, images)
+    show_lesion_slice(w)
+    qtbot.keyClick(w, Qt.Key.Key_G)
+    pane = w.comparison_view.panes[0]
+    qtbot.mouseClick(pane, Qt.MouseButton.LeftButton, pos=lesion_point(pane))
+    qtbot.keyClick(pane, Qt.Key.Key_Return)
+    key = w.comparison.view_key(0)
+    out = tmp_path / "out"
+    out.mkdir()
+    files = iter([str(out / "report.pdf"), str(out / "m.csv")])
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (next(files), ""))
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(out))
+    actions = {a.text(): a for a in w.exports.menu.actions()}
+    for name in (
+        "Report (PDF)…",
+        "Measurements (CSV)…",
+        "Outlines as NIfTI (every visit)…",
+        "Outlines of the active visit as DICOM SEG…",
+    ):
+        actions[name].trigger()
+        qtbot.waitUntil(lambda: not w.export_runner.busy, timeout=TIMEOUT_MS)
+    assert (out / "report.pdf").read_bytes().startswith(b"%PDF")
+    assert "volume_ml" in (out / "m.csv").read_text()
+    (nifti,) = out.glob("*_labels.nii.gz")
+    (seg,) = out.glob("*SEG*.dcm")
+    masks = read_dicom_seg(seg)
+    assert (masks[1] == (w.annotations.labels(key) == 1)).all()
+    # teaching mode: the generated patient's name and ID appear in no file or file name
+    for path in out.iterdir():
+        assert b"Test^Patient" not in path.read_bytes() and b"TEST001" not in path.read_bytes()
+        assert "TEST001" not in path.name and "Patient" not in path.name

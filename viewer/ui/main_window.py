@@ -48,6 +48,7 @@ from viewer.ui.case_manager import CaseManager
 from viewer.ui.case_panel import CasePanel
 from viewer.ui.compare_tools import CompareTools
 from viewer.ui.compare_view import ComparisonView
+from viewer.ui.export_menu import ExportMenu
 from viewer.ui.help_text import HELP_HTML
 from viewer.ui.outlining_hub import OutliningHub
 from viewer.ui.registration_panel import RegistrationPanel
@@ -213,6 +214,12 @@ class MainWindow(QMainWindow):
         self.resizeDocks([response_dock], [RESPONSE_DOCK_HEIGHT], Qt.Orientation.Vertical)
         self.response_dock = response_dock
         self.case_manager = CaseManager(self, self.case_session)
+        self.export_runner = TaskRunner(self.pool, self)
+        self.export_runner.busy_changed.connect(self._update_busy)
+        self.exports = ExportMenu(
+            self, self.tracking, self.comparison, self.case_session, self.export_runner
+        )
+        self.exports.message.connect(self._show_message)
         self.case_manager.open_requested.connect(self.open_paths)
         # the native view shows the outlines too
         self.annotations.labels_changed.connect(lambda _: self.slice_view.refresh())
@@ -367,6 +374,7 @@ class MainWindow(QMainWindow):
         tools_menu.addSeparator()
         tools_menu.addAction(self.caliper.arm_action)
         tools_menu.addAction(self.caliper.reset_action)
+        self.menuBar().addMenu(self.exports.menu)
         view_menu = self.menuBar().addMenu("&View")
         toggle = self.response_dock.toggleViewAction()
         toggle.setText("Response panel (lesions over time)")
@@ -569,6 +577,7 @@ class MainWindow(QMainWindow):
             or self.pane_loader.busy
             or self.registration.busy
             or self.search_runner.busy
+            or self.export_runner.busy
         )
         for widget in (self.task_label, self.progress_bar, self.cancel_button):
             widget.setVisible(busy)

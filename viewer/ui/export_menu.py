@@ -1,0 +1,239 @@
+"""The Export menu: report, measurements, segmentations and transforms, de-identified by default.
+
+Every export runs in a worker on a snapshot of the case (copies of the outlines and choices), so
+the reader can go on outlining; teaching mode is the default and including the patient's identity
+needs an explicit, warned choice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QWidget
+
+from viewer.core.lesions import LesionSet
+from viewer.core.progress import CancelCheck, ProgressCallback
+from viewer.export.privacy import Privacy
+from viewer.export.report import write_report
+from viewer.export.segmentation import export_dicom_seg, export_nifti_labels
+from viewer.export.tables import as_json, case_table, write_csv
+from viewer.export.transforms import SeriesName, export_transforms
+from viewer.state.annotations import Annotations
+from viewer.state.calipers import CaliperStore
+from viewer.state.case_session import CaseSession
+from viewer.state.compare_controller import ComparisonController
+from viewer.state.tracking import Tracking
+from viewer.ui.workers import TaskRunner
+
+CASE_LABEL = "Case"
+
+
+def snapshot_tracking(
+    tracking: Tracking, comparison: ComparisonController, records: dict
+) -> Tracking:
+    """A Tracking over copies of the outlines and choices, safe to use in a worker."""
+    notes = Annotations()
+    lesions = LesionSet(
+        list(tracking.annotations.lesions), tracking.annotations.lesions.next_number
+    )
+    notes.restore(lesions, {k: v.copy() for k, v in tracking.annotations.label_maps().items()}, {})
+    volumes = {k: found.volume for k in records if (found := comparison.loaded(k)) is not None}
+    matrices = {k: comparison.registrations.patient2reference(k) for k in records}
+    catalog = comparison.session.catalog
+    copy = Tracking(notes, lambda: catalog, volumes.get, lambda: dict(records), matrices.get,
+                    CaliperStore())  # fmt: skip
+    copy.restore(tracking.assessment_json(), list(tracking.events))
+    return copy
+
+
+class ExportMenu(QObject):
+    """Builds the Export menu and runs its exports.
+
+    Signals
+    -------
+    message(str)
+    """
+
+    message = Signal(str)
+
+    def __init__(
+        self,
+        window: QWidget,
+        tracking: Tracking,
+        comparison: ComparisonController,
+        case_session: CaseSession,
+        runner: TaskRunner,
+    ) -> None:
+        super().__init__(window)
+        self.window, self.tracking, self.comparison = window, tracking, comparison
+        self.case_session, self.runner = case_session, runner
+        self.menu = QMenu("E&xport", window)
+        self.identity_action = QAction("Include patient identity (clinical use)", self)
+        self.identity_action.setCheckable(True)
+        self.identity_action.setToolTip(
+            "Off (teaching mode): no name, ID, birth date, institution or real dates in any export"
+        )
+        self.identity_action.toggled.connect(self._confirm_identity)
+        entries: list[tuple[str, Callable[[], None]]] = [
+            ("Report (PDF)…", self.export_report),
+            ("Measurements (CSV)…", lambda: self.export_table("csv")),
+            ("Measurements (JSON)…", lambda: self.export_table("json")),
+            ("Outlines as NIfTI (every visit)…", self.export_nifti),
+            ("Outlines of the active visit as DICOM SEG…", self.export_seg),
+            ("Registrations as ITK transforms…", self.export_transforms),
+        ]
+        for text, slot in entries:
+            action = self.menu.addAction(text)
+            action.triggered.connect(slot)
+        self.menu.addSeparator()
+        self.menu.addAction(self.identity_action)
+        runner.succeeded.connect(lambda _, where: self.message.emit(f"Exported to {where}"))
+        runner.failed.connect(lambda _, text: self.message.emit(f"Export failed: {text}"))
+
+    # --- privacy ---------------------------------------------------------------------------
+
+    @property
+    def privacy(self) -> Privacy:
+        """Teaching mode unless the reader chose to include identity."""
+        on = self.identity_action.isChecked()
+        return Privacy(include_identity=on, real_dates=on, case_label=CASE_LABEL)
+
+    def _confirm_identity(self, on: bool) -> None:
+        if not on:
+            return
+        answer = QMessageBox.warning(
+            self.window,
+            "Include patient identity?",
+            "Exports will contain the patient's name, ID, birth date, institution and real dates. "
+            "Use this only for clinical work inside the hospital, never for teaching files.",
+            QMessageBox.StandardButton.Ok | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        if answer != QMessageBox.StandardButton.Ok:
+            self.identity_action.setChecked(False)
+
+    # --- the exports -----------------------------------------------------------------------
+
+    def _records(self) -> dict:
+        labels = self.tracking.annotations.label_maps()
+        return {k: r for k, r in self.case_session.records.items() if k in labels}
+
+    def _series_numbers(self) -> dict[str, int | None]:
+        return {s.key: s.series_number for s in self.comparison.session.catalog.all_series()}
+
+    def _run(self, work: Callable[[], Path]) -> None:
+        def task(progress: ProgressCallback, cancelled: CancelCheck) -> Path:
+            return work()
+
+        self.runner.start(task)
+        self.message.emit("Exporting…")
+
+    def export_report(self) -> None:
+        """The case as a PDF report."""
+        path, _ = QFileDialog.getSaveFileName(
+            self.window, "Save the report", f"{CASE_LABEL}_report.pdf", "PDF (*.pdf)"
+        )
+        if not path:
+            return
+        records = self._records()
+        snapshot = snapshot_tracking(self.tracking, self.comparison, records)
+        volumes = {k: f.volume for k in records if (f := self.comparison.loaded(k)) is not None}
+        privacy, numbers = self.privacy, self._series_numbers()
+        registrations = self.comparison.registrations.records()
+        self._run(
+            lambda: write_report(
+                snapshot, CASE_LABEL, path, privacy=privacy, volumes=volumes,
+                series_numbers=numbers, registrations=registrations,
+            )
+        )  # fmt: skip
+
+    def export_table(self, kind: str) -> None:
+        """The measurements as CSV or JSON (units in the names)."""
+        path, _ = QFileDialog.getSaveFileName(
+            self.window, "Save the measurements", f"{CASE_LABEL}_measurements.{kind}"
+        )
+        if not path:
+            return
+        snapshot = snapshot_tracking(self.tracking, self.comparison, self._records())
+        privacy, numbers = self.privacy, self._series_numbers()
+
+        def work() -> Path:
+            table = case_table(snapshot, privacy, numbers)
+            with open(path, "w", encoding="utf-8", newline="") as stream:
+                if kind == "csv":
+                    write_csv(table, stream)
+                else:
+                    json.dump(as_json(table), stream, indent=1)
+            return Path(path)
+
+        self._run(work)
+
+    def _visit_names(self) -> dict[str, SeriesName]:
+        session = self.comparison.session
+        return {
+            s.key: SeriesName(session.visit_of(s.key).date, s.series_number)
+            for s in session.catalog.all_series()
+        }
+
+    def _first_date(self) -> dt.date | None:
+        dates = [v.date for p in self.comparison.session.catalog.patients for v in p.visits]
+        return min((d for d in dates if d is not None), default=None)
+
+    def export_nifti(self) -> None:
+        """Every visit's outlines as NIfTI in its own grid."""
+        folder = QFileDialog.getExistingDirectory(self.window, "Export the outlines into")
+        if not folder:
+            return
+        records = self._records()
+        labels = {k: v.copy() for k, v in self.tracking.annotations.label_maps().items()}
+        names, first, privacy = self._visit_names(), self._first_date(), self.privacy
+
+        def work() -> Path:
+            for key, record in records.items():
+                name = names.get(key, SeriesName(None, None))
+                stem = privacy.file_stem(name.date, first, name.series_number)
+                export_nifti_labels(labels[key], record, Path(folder) / f"{stem}_labels.nii.gz")
+            return Path(folder)
+
+        self._run(work)
+
+    def export_seg(self) -> None:
+        """The active view's outlines as DICOM SEG referencing its series."""
+        key = self.comparison.view_key(self.comparison.state.active)
+        labels = self.tracking.annotations.labels(key) if key is not None else None
+        entry = self.comparison.session.entry(key) if key is not None else None
+        if labels is None or entry is None or entry.format != "dicom" or not labels.any():
+            self.message.emit("The active view needs a DICOM visit with outlines for a DICOM SEG")
+            return
+        folder = QFileDialog.getExistingDirectory(self.window, "Export the DICOM SEG into")
+        if not folder:
+            return
+        lesions = LesionSet(
+            list(self.tracking.annotations.lesions), self.tracking.annotations.lesions.next_number
+        )
+        copy, files, privacy = labels.copy(), list(entry.paths), self.privacy
+        first = self._first_date()
+        self._run(
+            lambda: export_dicom_seg(
+                copy, lesions, files, folder, privacy=privacy, first_date=first
+            )
+        )
+
+    def export_transforms(self) -> None:
+        """Every registration as an ITK .tfm."""
+        folder = QFileDialog.getExistingDirectory(self.window, "Export the registrations into")
+        if not folder:
+            return
+        registrations = self.comparison.registrations.records()
+        names, privacy = self._visit_names(), self.privacy
+
+        def work() -> Path:
+            export_transforms(registrations, folder, series=names, privacy=privacy)
+            return Path(folder)
+
+        self._run(work)
