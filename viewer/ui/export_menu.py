@@ -12,17 +12,21 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QWidget
 
 from viewer.core.lesions import LesionSet
 from viewer.core.progress import CancelCheck, ProgressCallback
+from viewer.display.window import intensity_stats
 from viewer.export.privacy import Privacy
 from viewer.export.report import write_report
 from viewer.export.segmentation import export_dicom_seg, export_nifti_labels
 from viewer.export.tables import as_json, case_table, write_csv
 from viewer.export.transforms import SeriesName, export_transforms
+from viewer.export.visit_strip import StripPanel, write_visit_strip
+from viewer.io import load_series
 from viewer.state.annotations import Annotations
 from viewer.state.calipers import CaliperStore
 from viewer.state.case_session import CaseSession
@@ -81,6 +85,7 @@ class ExportMenu(QObject):
         self.identity_action.toggled.connect(self._confirm_identity)
         entries: list[tuple[str, Callable[[], None]]] = [
             ("Report (PDF)…", self.export_report),
+            ("Visit strip of the active lesion (PNG)…", self.export_strip),
             ("Measurements (CSV)…", lambda: self.export_table("csv")),
             ("Measurements (JSON)…", lambda: self.export_table("json")),
             ("Outlines as NIfTI (every visit)…", self.export_nifti),
@@ -151,6 +156,60 @@ class ExportMenu(QObject):
                 series_numbers=numbers, registrations=registrations,
             )
         )  # fmt: skip
+
+    def export_strip(self) -> None:
+        """The active lesion at every visit, on the same anatomical slice (PNG, 2x for slides)."""
+        path, _ = QFileDialog.getSaveFileName(
+            self.window, "Save the visit strip", f"{CASE_LABEL}_strip.png", "PNG (*.png)"
+        )
+        if not path:
+            return
+        columns, _, assessment = self.tracking.assess()
+        lesion = self.tracking.annotations.active
+        active_key = self.comparison.view_key(self.comparison.state.active)
+        point = np.asarray(self.comparison.state.crosshair_mm, dtype=np.float64)
+        for column in columns:
+            m = column.measurements.get(lesion) if lesion is not None else None
+            if m is not None and column.series_key == active_key:
+                point = np.asarray(m.centroid_reference_mm)  # the lesion, else the crosshair
+        categories = {}
+        if assessment is not None:
+            for index, response in enumerate(assessment.visits):
+                before = index < assessment.baseline_index
+                categories[response.label] = "before baseline" if before else response.category
+        privacy, first = self.privacy, self._first_date()
+        session, registrations = self.comparison.session, self.comparison.registrations
+        plans = []
+        for column in columns:
+            found = self.comparison.loaded(column.series_key)
+            m = column.measurements.get(lesion) if lesion is not None else None
+            caption = ""
+            if m is not None and m.diameters is not None:
+                d = m.diameters
+                caption = (
+                    f"L{lesion} {d.longest_mm:.1f} x {d.perpendicular_mm:.1f} mm, "
+                    f"{m.volume_ml:.2f} mL"
+                )
+            category = categories.get(column.label, "")
+            title = privacy.visit_label(column.date, first) + (f" · {category}" if category else "")
+            plans.append(
+                (column.series_key, session.entry(column.series_key), found,
+                 registrations.patient2reference(column.series_key), title, caption)
+            )  # fmt: skip
+        snapshot = snapshot_tracking(self.tracking, self.comparison, self._records()).annotations
+
+        def work() -> Path:
+            panels = []
+            for key, entry, found, matrix, title, caption in plans:
+                if found is not None:
+                    volume, window = found.volume, found.default_window
+                else:
+                    volume = load_series(entry)
+                    window = intensity_stats(volume.array).auto_window
+                panels.append(StripPanel(key, volume, matrix, window, title, caption))
+            return write_visit_strip(panels, snapshot, point, path, title=CASE_LABEL, scale=2)
+
+        self._run(work)
 
     def export_table(self, kind: str) -> None:
         """The measurements as CSV or JSON (units in the names)."""
