@@ -11,16 +11,19 @@ from viewer.export.visit_strip import StripPanel, centred_grid, panel_rgba, writ
 from viewer.state.annotations import Annotations
 
 SHAPE = (20, 64, 64)
+AXIAL = np.array([[0, 0, 1.0, 0], [0, 1.0, 0, 0], [2.0, 0, 0, 0], [0, 0, 0, 1]])
+"""(slice, row, column) -> (x = column, y = row, z = 2 * slice) mm: axial slices 2 mm apart."""
 
 
 def visit(centre_voxel) -> Volume:
     z, y, x = np.indices(SHAPE)
     ball = (z - centre_voxel[0]) ** 2 + (y - centre_voxel[1]) ** 2 + (x - centre_voxel[2]) ** 2
     array = np.where(ball <= 16, 1000, 100).astype(np.int16)
-    return Volume(array, np.diag([2.0, 1.0, 1.0, 1.0]))
+    return Volume(array, AXIAL)
 
 
 def brightest(rgba: np.ndarray) -> np.ndarray:
+    assert rgba[..., 0].max() > 200, "the ball is not in the panel"
     rows, columns = np.nonzero(rgba[..., 0] == rgba[..., 0].max())
     return np.array([rows.mean(), columns.mean()])
 

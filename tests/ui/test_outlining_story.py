@@ -342,13 +342,16 @@ def test_the_export_menu_writes_the_report_tables_nifti_and_seg_without_identity
     key = w.comparison.view_key(0)
     out = tmp_path / "out"
     out.mkdir()
-    files = iter([str(out / "report.pdf"), str(out / "strip.png"), str(out / "m.csv")])
+    files = iter(
+        [str(out / "report.pdf"), str(out / "strip.png"), str(out / "cine.gif"), str(out / "m.csv")]
+    )
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (next(files), ""))
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(out))
     actions = {a.text(): a for a in w.exports.menu.actions()}
     for name in (
         "Report (PDF)…",
         "Visit strip of the active lesion (PNG)…",
+        "Cine of the active lesion, every visit (GIF)…",
         "Measurements (CSV)…",
         "Outlines as NIfTI (every visit)…",
         "Outlines of the active visit as DICOM SEG…",
@@ -358,6 +361,7 @@ def test_the_export_menu_writes_the_report_tables_nifti_and_seg_without_identity
     assert (out / "report.pdf").read_bytes().startswith(b"%PDF")
     assert "volume_ml" in (out / "m.csv").read_text()
     assert (out / "strip.png").read_bytes().startswith(b"\x89PNG")
+    assert (out / "cine.gif").read_bytes().startswith(b"GIF89a")
     (nifti,) = out.glob("*_labels.nii.gz")
     (seg,) = out.glob("*SEG*.dcm")
     masks = read_dicom_seg(seg)

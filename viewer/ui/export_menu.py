@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QWidget
 from viewer.core.lesions import LesionSet
 from viewer.core.progress import CancelCheck, ProgressCallback
 from viewer.display.window import intensity_stats
+from viewer.export.cine import cine_frames, write_cine_gif
 from viewer.export.privacy import Privacy
 from viewer.export.report import write_report
 from viewer.export.segmentation import export_dicom_seg, export_nifti_labels
@@ -86,6 +87,7 @@ class ExportMenu(QObject):
         entries: list[tuple[str, Callable[[], None]]] = [
             ("Report (PDF)…", self.export_report),
             ("Visit strip of the active lesion (PNG)…", self.export_strip),
+            ("Cine of the active lesion, every visit (GIF)…", self.export_cine),
             ("Measurements (CSV)…", lambda: self.export_table("csv")),
             ("Measurements (JSON)…", lambda: self.export_table("json")),
             ("Outlines as NIfTI (every visit)…", self.export_nifti),
@@ -157,13 +159,8 @@ class ExportMenu(QObject):
             )
         )  # fmt: skip
 
-    def export_strip(self) -> None:
-        """The active lesion at every visit, on the same anatomical slice (PNG, 2x for slides)."""
-        path, _ = QFileDialog.getSaveFileName(
-            self.window, "Save the visit strip", f"{CASE_LABEL}_strip.png", "PNG (*.png)"
-        )
-        if not path:
-            return
+    def _strip_plan(self) -> tuple[np.ndarray, Callable[[], list[StripPanel]], Annotations]:
+        """Where to centre, how to build every visit's panel (in a worker), and the outlines."""
         columns, _, assessment = self.tracking.assess()
         lesion = self.tracking.annotations.active
         active_key = self.comparison.view_key(self.comparison.state.active)
@@ -196,20 +193,42 @@ class ExportMenu(QObject):
                 (column.series_key, session.entry(column.series_key), found,
                  registrations.patient2reference(column.series_key), title, caption)
             )  # fmt: skip
-        snapshot = snapshot_tracking(self.tracking, self.comparison, self._records()).annotations
 
-        def work() -> Path:
-            panels = []
+        def panels() -> list[StripPanel]:
+            built = []
             for key, entry, found, matrix, title, caption in plans:
                 if found is not None:
                     volume, window = found.volume, found.default_window
                 else:
                     volume = load_series(entry)
                     window = intensity_stats(volume.array).auto_window
-                panels.append(StripPanel(key, volume, matrix, window, title, caption))
-            return write_visit_strip(panels, snapshot, point, path, title=CASE_LABEL, scale=2)
+                built.append(StripPanel(key, volume, matrix, window, title, caption))
+            return built
 
-        self._run(work)
+        snapshot = snapshot_tracking(self.tracking, self.comparison, self._records()).annotations
+        return point, panels, snapshot
+
+    def export_strip(self) -> None:
+        """The active lesion at every visit, on the same anatomical slice (PNG, 2x for slides)."""
+        path, _ = QFileDialog.getSaveFileName(
+            self.window, "Save the visit strip", f"{CASE_LABEL}_strip.png", "PNG (*.png)"
+        )
+        if not path:
+            return
+        point, panels, notes = self._strip_plan()
+        self._run(
+            lambda: write_visit_strip(panels(), notes, point, path, title=CASE_LABEL, scale=2)
+        )
+
+    def export_cine(self) -> None:
+        """A scroll through the active lesion's slices at every visit, in step (GIF)."""
+        path, _ = QFileDialog.getSaveFileName(
+            self.window, "Save the cine", f"{CASE_LABEL}_cine.gif", "GIF (*.gif)"
+        )
+        if not path:
+            return
+        point, panels, notes = self._strip_plan()
+        self._run(lambda: write_cine_gif(cine_frames(panels(), notes, point), path))
 
     def export_table(self, kind: str) -> None:
         """The measurements as CSV or JSON (units in the names)."""
