@@ -342,14 +342,14 @@ def test_the_export_menu_writes_the_report_tables_nifti_and_seg_without_identity
     key = w.comparison.view_key(0)
     out = tmp_path / "out"
     out.mkdir()
-    files = iter(
-        [str(out / "report.pdf"), str(out / "strip.png"), str(out / "cine.gif"), str(out / "m.csv")]
-    )
+    names = ["report.pdf", "view.png", "strip.png", "cine.gif", "m.csv"]
+    files = iter(str(out / name) for name in names)
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (next(files), ""))
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(out))
     actions = {a.text(): a for a in w.exports.menu.actions()}
     for name in (
         "Report (PDF)…",
+        "The view as shown: image, outlines, pair blend (PNG)…",
         "Visit strip of the active lesion (PNG)…",
         "Cine of the active lesion, every visit (GIF)…",
         "Measurements (CSV)…",
@@ -362,6 +362,11 @@ def test_the_export_menu_writes_the_report_tables_nifti_and_seg_without_identity
     assert "volume_ml" in (out / "m.csv").read_text()
     assert (out / "strip.png").read_bytes().startswith(b"\x89PNG")
     assert (out / "cine.gif").read_bytes().startswith(b"GIF89a")
+    from PIL import Image
+
+    with Image.open(out / "view.png") as shown:  # the screen's pixels exactly, no text chunk
+        np.testing.assert_array_equal(np.asarray(shown), pane.current_frame().rgba)
+        assert not shown.text
     (nifti,) = out.glob("*_labels.nii.gz")
     (seg,) = out.glob("*SEG*.dcm")
     masks = read_dicom_seg(seg)

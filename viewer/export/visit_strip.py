@@ -16,6 +16,7 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
+from PIL import Image
 
 from viewer.core.volume import Volume
 from viewer.display.slicing import PlaneGrid, SliceRequest, plane_axes, reslice
@@ -25,6 +26,13 @@ from viewer.state.annotations import Annotations, draw_outlines
 STRIP_FIELD_MM = 80.0
 """Edge of the square field each panel shows, mm."""
 STRIP_PIXEL_MM = 0.5
+
+
+def write_png(rgba: np.ndarray, path: str | Path) -> Path:
+    """Write a view's pixels (uint8 RGBA) as a PNG with no text chunk at all (no identity)."""
+    path = Path(path)
+    Image.fromarray(np.ascontiguousarray(rgba), mode="RGBA").save(path, format="PNG")
+    return path
 
 
 @dataclass(frozen=True)

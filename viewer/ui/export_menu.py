@@ -26,13 +26,14 @@ from viewer.export.report import write_report
 from viewer.export.segmentation import export_dicom_seg, export_nifti_labels
 from viewer.export.tables import as_json, case_table, write_csv
 from viewer.export.transforms import SeriesName, export_transforms
-from viewer.export.visit_strip import StripPanel, write_visit_strip
+from viewer.export.visit_strip import StripPanel, write_png, write_visit_strip
 from viewer.io import load_series
 from viewer.state.annotations import Annotations
 from viewer.state.calipers import CaliperStore
 from viewer.state.case_session import CaseSession
 from viewer.state.compare_controller import ComparisonController
 from viewer.state.tracking import Tracking
+from viewer.ui.compare_view import ComparisonView
 from viewer.ui.workers import TaskRunner
 
 CASE_LABEL = "Case"
@@ -73,10 +74,11 @@ class ExportMenu(QObject):
         comparison: ComparisonController,
         case_session: CaseSession,
         runner: TaskRunner,
+        view: ComparisonView | None = None,
     ) -> None:
         super().__init__(window)
         self.window, self.tracking, self.comparison = window, tracking, comparison
-        self.case_session, self.runner = case_session, runner
+        self.case_session, self.runner, self.view = case_session, runner, view
         self.menu = QMenu("E&xport", window)
         self.identity_action = QAction("Include patient identity (clinical use)", self)
         self.identity_action.setCheckable(True)
@@ -86,6 +88,7 @@ class ExportMenu(QObject):
         self.identity_action.toggled.connect(self._confirm_identity)
         entries: list[tuple[str, Callable[[], None]]] = [
             ("Report (PDF)…", self.export_report),
+            ("The view as shown: image, outlines, pair blend (PNG)…", self.export_view),
             ("Visit strip of the active lesion (PNG)…", self.export_strip),
             ("Cine of the active lesion, every visit (GIF)…", self.export_cine),
             ("Measurements (CSV)…", lambda: self.export_table("csv")),
@@ -158,6 +161,23 @@ class ExportMenu(QObject):
                 series_numbers=numbers, registrations=registrations,
             )
         )  # fmt: skip
+
+    def export_view(self) -> None:
+        """The active view's pixels (or the pair blend when a pair mode is on), as on screen."""
+        if self.view is None:
+            return
+        state = self.comparison.state
+        index = state.pair[0] if self.comparison.pair_keys() is not None else state.active
+        frame = self.view.panes[index].current_frame()
+        if frame is None:
+            self.message.emit("The view has nothing to export yet")
+            return
+        path, _ = QFileDialog.getSaveFileName(
+            self.window, "Save the view", f"{CASE_LABEL}_view.png", "PNG (*.png)"
+        )
+        if path:
+            rgba = frame.rgba.copy()
+            self._run(lambda: write_png(rgba, path))
 
     def _strip_plan(self) -> tuple[np.ndarray, Callable[[], list[StripPanel]], Annotations]:
         """Where to centre, how to build every visit's panel (in a worker), and the outlines."""

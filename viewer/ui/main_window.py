@@ -217,7 +217,12 @@ class MainWindow(QMainWindow):
         self.export_runner = TaskRunner(self.pool, self)
         self.export_runner.busy_changed.connect(self._update_busy)
         self.exports = ExportMenu(
-            self, self.tracking, self.comparison, self.case_session, self.export_runner
+            self,
+            self.tracking,
+            self.comparison,
+            self.case_session,
+            self.export_runner,
+            self.comparison_view,
         )
         self.exports.message.connect(self._show_message)
         self.case_manager.open_requested.connect(self.open_paths)
