@@ -375,3 +375,29 @@ def test_the_export_menu_writes_the_report_tables_nifti_and_seg_without_identity
     for path in out.iterdir():
         assert b"Test^Patient" not in path.read_bytes() and b"TEST001" not in path.read_bytes()
         assert "TEST001" not in path.name and "Patient" not in path.name
+
+
+def test_pixels_of_a_burned_in_series_need_a_confirmation_in_teaching_mode(
+    window, qtbot, tmp_path, monkeypatch
+):
+    from PySide6.QtWidgets import QFileDialog
+
+    def burned(index, ds):
+        ds.BurnedInAnnotation = "YES"
+
+    root = tmp_path / "burned"
+    write_series(root / "v1", head((8, 48, 40)), name="b", mutate=burned)
+    w = open_case(window, qtbot, root)
+    target = tmp_path / "view.png"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
+    asked = []
+
+    def answer(*args, **kwargs):
+        asked.append(args[2])
+        return QMessageBox.StandardButton.No
+
+    monkeypatch.setattr(QMessageBox, "question", answer)
+    actions = {a.text(): a for a in w.exports.menu.actions()}
+    actions["The view as shown: image, outlines, pair blend (PNG)…"].trigger()
+    assert asked and "BurnedInAnnotation" in asked[0]
+    assert not target.exists() and not w.export_runner.busy

@@ -28,6 +28,7 @@ from viewer.export.tables import as_json, case_table, write_csv
 from viewer.export.transforms import SeriesName, export_transforms
 from viewer.export.visit_strip import StripPanel, write_png, write_visit_strip
 from viewer.io import load_series
+from viewer.io.dicom_grouping import BURNED_IN_WARNING
 from viewer.state.annotations import Annotations
 from viewer.state.calipers import CaliperStore
 from viewer.state.case_session import CaseSession
@@ -136,6 +137,29 @@ class ExportMenu(QObject):
     def _series_numbers(self) -> dict[str, int | None]:
         return {s.key: s.series_number for s in self.comparison.session.catalog.all_series()}
 
+    def _pixels_may_go(self, keys: list[str]) -> bool:
+        """In teaching mode, ask before exporting pixels of series flagged BurnedInAnnotation."""
+        if self.privacy.include_identity:
+            return True
+        session = self.comparison.session
+        flagged = [
+            self.comparison.series_label(k)
+            for k in dict.fromkeys(keys)
+            if session.knows(k) and BURNED_IN_WARNING in session.entry(k).warnings
+        ]
+        if not flagged:
+            return True
+        answer = QMessageBox.question(
+            self.window,
+            "Identifiers in the pixels?",
+            "These series are flagged BurnedInAnnotation (or are secondary captures): their "
+            "pixels may show the patient's name or ID, which de-identification cannot remove:"
+            f"\n\n{chr(10).join(flagged)}\n\nExport their pixels anyway?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
     def _run(self, work: Callable[[], Path]) -> None:
         def task(progress: ProgressCallback, cancelled: CancelCheck) -> Path:
             return work()
@@ -151,6 +175,8 @@ class ExportMenu(QObject):
         if not path:
             return
         records = self._records()
+        if not self._pixels_may_go(list(records)):
+            return
         snapshot = snapshot_tracking(self.tracking, self.comparison, records)
         volumes = {k: f.volume for k in records if (f := self.comparison.loaded(k)) is not None}
         privacy, numbers = self.privacy, self._series_numbers()
@@ -171,6 +197,9 @@ class ExportMenu(QObject):
         frame = self.view.panes[index].current_frame()
         if frame is None:
             self.message.emit("The view has nothing to export yet")
+            return
+        shown = [self.comparison.view_key(i) for i in (index, *state.pair)]
+        if not self._pixels_may_go([k for k in shown if k is not None]):
             return
         path, _ = QFileDialog.getSaveFileName(
             self.window, "Save the view", f"{CASE_LABEL}_view.png", "PNG (*.png)"
@@ -236,6 +265,8 @@ class ExportMenu(QObject):
         if not path:
             return
         point, panels, notes = self._strip_plan()
+        if not self._pixels_may_go([c.series_key for c in self.tracking.columns()]):
+            return
         self._run(
             lambda: write_visit_strip(panels(), notes, point, path, title=CASE_LABEL, scale=2)
         )
@@ -248,6 +279,8 @@ class ExportMenu(QObject):
         if not path:
             return
         point, panels, notes = self._strip_plan()
+        if not self._pixels_may_go([c.series_key for c in self.tracking.columns()]):
+            return
         self._run(lambda: write_cine_gif(cine_frames(panels(), notes, point), path))
 
     def export_table(self, kind: str) -> None:
