@@ -401,3 +401,46 @@ def test_pixels_of_a_burned_in_series_need_a_confirmation_in_teaching_mode(
     actions["The view as shown: image, outlines, pair blend (PNG)…"].trigger()
     assert asked and "BurnedInAnnotation" in asked[0]
     assert not target.exists() and not w.export_runner.busy
+
+
+def test_d33_image_exports_carry_no_canary_in_bytes_names_or_text(
+    window, qtbot, tmp_path, monkeypatch
+):
+    from PySide6.QtWidgets import QFileDialog
+
+    canary = "CANARYQZ"
+
+    def plant(index, ds):
+        ds.PatientName = f"{canary}^NAME"
+        ds.PatientID = f"{canary}ID"
+        ds.InstitutionName = f"{canary} HOSPITAL"
+        ds.ReferringPhysicianName = f"{canary}^DOC"
+        ds.ImageComments = canary
+
+    root = tmp_path / f"{canary}_folder"
+    for number, date in enumerate((dt.date(2002, 8, 14), dt.date(2002, 12, 9)), start=1):
+        write_series(root / f"v{number}", head((12, 48, 40)), study_date=date,
+                     series_number=number, name=f"c{number}", mutate=plant,
+                     series_description=f"{canary} T1 post-contrast")  # fmt: skip
+    w = open_case(window, qtbot, root)
+    out = tmp_path / "out"
+    out.mkdir()
+    names = iter(str(out / n) for n in ("view.png", "strip.png", "cine.gif", "report.pdf"))
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (next(names), ""))
+    actions = {a.text(): a for a in w.exports.menu.actions()}
+    for name in (
+        "The view as shown: image, outlines, pair blend (PNG)…",
+        "Visit strip of the active lesion (PNG)…",
+        "Cine of the active lesion, every visit (GIF)…",
+        "Report (PDF)…",
+    ):
+        actions[name].trigger()
+        qtbot.waitUntil(lambda: not w.export_runner.busy, timeout=TIMEOUT_MS)
+    written = sorted(p.name for p in out.iterdir())
+    assert written == ["cine.gif", "report.pdf", "strip.png", "view.png"]
+    from tests.export.test_report import pdf_text
+
+    for path in out.iterdir():
+        data = path.read_bytes()
+        searchable = pdf_text(data) if path.suffix == ".pdf" else data  # text is in streams
+        assert canary.lower().encode() not in searchable.lower()
