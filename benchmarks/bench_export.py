@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from tests.export.test_tables import IMAGES, save_demo_case  # noqa: E402
+from tests.demo_outlined import linked_demo_case  # noqa: E402
 from viewer.cli.main import run_command  # noqa: E402
 
 
@@ -46,8 +46,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        (root / "x").symlink_to(IMAGES.resolve(), target_is_directory=True)
-        case = save_demo_case(root / "x")
+        case = linked_demo_case(root)
 
         def reference() -> None:
             figure = Figure(figsize=(8.27, 11.69))

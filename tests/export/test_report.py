@@ -10,7 +10,7 @@ import zlib
 import pydicom
 import pytest
 
-from tests.export.test_tables import IMAGES, TRUTH, save_demo_case
+from tests.demo_outlined import IMAGES, TRUTH, linked_demo_case, save_demo_case
 from viewer.cli.main import run_command
 
 CANARIES = {
@@ -40,9 +40,7 @@ def page_count(data: bytes) -> int:
 
 @pytest.fixture(scope="module")
 def demo_case(tmp_path_factory):
-    root = tmp_path_factory.mktemp("report")
-    (root / "x").symlink_to(IMAGES.resolve(), target_is_directory=True)
-    return save_demo_case(root / "x")
+    return linked_demo_case(tmp_path_factory.mktemp("report"))
 
 
 def test_report_of_the_demo_case(demo_case, tmp_path, capsys):

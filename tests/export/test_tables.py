@@ -4,85 +4,25 @@ mode writes no real date, UID or name (on the demo case outlined from its ground
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import SAMPLE_SCANS
+from tests.demo_outlined import linked_demo_case
 from viewer.cli.case_input import open_case
-from viewer.core.lesions import LesionSet
-from viewer.core.transform import Registration, RegistrationState, Transform
 from viewer.export.privacy import Privacy
 from viewer.export.tables import CSV_COLUMNS, as_json, case_table, write_csv
-from viewer.io import load_series, scan_paths
-from viewer.io.case_file import Case, SeriesRecord, TreatmentEvent, TreatmentKind, save_case
-from viewer.io.nifti import read_nifti
 
-DEMO = SAMPLE_SCANS / "demo_case"
-IMAGES = DEMO / "dicom"
-TRUTH = json.loads((DEMO / "ground_truth" / "case.json").read_text(encoding="utf-8"))
-EVENT_KINDS = {
-    "surgery": TreatmentKind.SURGERY,
-    "radiotherapy start": TreatmentKind.RADIOTHERAPY_START,
-    "radiotherapy end": TreatmentKind.RADIOTHERAPY_END,
-    "radiosurgery": TreatmentKind.RADIOSURGERY,
-}
 ISO_DATE = re.compile(r"(19|20)\d\d-?[01]\d-?[0-3]\d")
-
-
-def save_demo_case(images: Path) -> Path:
-    """Outline the demo's contrast MRIs (found under ``images``) with the truth's enhancing
-    tumour, register them by the truth's transforms, and save the case as ``<images>.interval``
-    (the case folder the command line finds for a ``*.interval`` path)."""
-    catalog = scan_paths([images])
-    lesions = LesionSet()
-    lesions.add("L1 right frontoparietal glioma")
-    lesions.add("L2 left occipital metastasis")
-    case = Case(lesions=lesions)
-    reference = TRUTH["reference_series"]
-    keys = {}
-    for visit in TRUTH["visits"]:
-        for series in visit["series"]:
-            if series["modality"] != "MR" or not series["contrast"]:
-                continue
-            entry = catalog.find_series(series["series_instance_uid"])
-            keys[series["key"]] = entry.key
-            tissue = read_nifti(DEMO / series["label_map"]).array
-            ids = read_nifti(DEMO / series["lesion_map"]).array
-            case.series[entry.key] = SeriesRecord.of_volume(
-                entry.key, visit["date"], load_series(entry)
-            )
-            case.labels[entry.key] = np.where(tissue == 1, ids, 0).astype(np.uint16)
-    for visit in TRUTH["visits"]:
-        for series in visit["series"]:
-            key = keys.get(series["key"])
-            if key is None or series["key"] == reference:
-                continue
-            transform = Transform(np.array(series["patient2reference"]), "rigid")
-            case.registrations.append(
-                Registration(key, keys[reference], transform, RegistrationState.ACCEPTED)
-            )
-    case.events = [
-        TreatmentEvent(dt.date.fromisoformat(e["date"]), EVENT_KINDS[e["event"]], e["note"])
-        for e in TRUTH["history"]
-        if e["event"] in EVENT_KINDS
-    ]
-    folder = images.with_name(images.name + ".interval")
-    save_case(case, folder, create=True)
-    return folder
 
 
 @pytest.fixture(scope="module")
 def demo_case(tmp_path_factory):
     """The demo case saved in a temporary folder next to a link to the demo's images."""
-    root = tmp_path_factory.mktemp("tables")
-    (root / "x").symlink_to(IMAGES.resolve(), target_is_directory=True)
-    return save_demo_case(root / "x")
+    return linked_demo_case(tmp_path_factory.mktemp("tables"))
 
 
 @pytest.fixture(scope="module")
