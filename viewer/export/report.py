@@ -31,7 +31,7 @@ from viewer.core.transform import Registration
 from viewer.core.volume import Volume
 from viewer.display.labels import blend, label_slice, overlay_rgba
 from viewer.display.slicing import SliceRequest, plane_grid, reslice
-from viewer.display.window import apply_window, colorize, intensity_stats
+from viewer.display.window import WindowLevel, apply_window, colorize, intensity_stats
 from viewer.export.privacy import Privacy
 from viewer.export.tables import CaseTable, case_table
 from viewer.state.tracking import Tracking
@@ -109,8 +109,10 @@ def write_report(
         _summary(flow, table, case_label)
         flow.finish()
         pdf.savefig(_timeline_page(table, tracking, colours))
+        # one automatic window per visit, shared by every lesion's key image on it
+        windows = {k: intensity_stats(v.array).auto_window for k, v in volumes.items()}
         for number in sorted(table.names):
-            figure = _lesion_page(table, tracking, number, volumes, colours)
+            figure = _lesion_page(table, tracking, number, volumes, windows, colours)
             if figure is not None:
                 pdf.savefig(figure)
         flow = _Flow(pdf)
@@ -282,6 +284,7 @@ def _lesion_page(
     tracking: Tracking,
     number: int,
     volumes: Mapping[str, Volume],
+    windows: Mapping[str, WindowLevel],
     colours: Mapping[int, tuple[int, int, int]],
 ) -> Figure | None:
     """A lesion's key image at every visit it was measured at (None: measured nowhere)."""
@@ -312,7 +315,7 @@ def _lesion_page(
         if volume is None or labels is None:
             axes.text(0.5, 0.5, "image not loaded", ha="center", va="center", fontsize=8)
             continue
-        _draw_key_image(axes, volume, labels, m, colours)
+        _draw_key_image(axes, volume, windows[column.series_key], labels, m, colours)
         d = m.diameters
         assert d is not None
         axes.set_xlabel(
@@ -325,6 +328,7 @@ def _lesion_page(
 def _draw_key_image(
     axes: object,
     volume: Volume,
+    window: WindowLevel,
     labels: np.ndarray,
     m: LesionMeasurement,
     colours: Mapping[int, tuple[int, int, int]],
@@ -336,7 +340,6 @@ def _draw_key_image(
     z_mm = float(ends[:, 2].mean())  # the measured slice is axial: its ends share one z
     grid = plane_grid(volume, "axial")
     cut = reslice(SliceRequest(volume, "axial", z_mm, grid=grid))
-    window = intensity_stats(volume.array).auto_window
     grey = colorize(apply_window(cut.values, window.level, window.width), inside=cut.inside)
     outline = overlay_rgba(
         label_slice(labels, volume.voxel2patient, grid, z_mm, None),
