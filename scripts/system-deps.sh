@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Install the Debian packages Qt needs on a bare machine (offscreen tests and a real window),
-# and dicom3tools for the DICOM SEG conformance test.
+# dicom3tools for the DICOM SEG conformance test and Orthanc for the PACS tests.
 # Only installs what is missing; needs root or sudo. Usage: scripts/system-deps.sh [--gui]
 set -euo pipefail
 packages=(libglib2.0-0 libgl1 libegl1 libxkbcommon0 libfontconfig1 libdbus-1-3)
 # dciodvfy (dicom3tools) checks the DICOM SEG the export writes against the standard
 packages+=(dicom3tools)
+# a real DICOM server (Orthanc) that the PACS tests start on loopback
+packages+=(orthanc)
 if [[ "${1:-}" == "--gui" ]]; then
   # A real window on X11/Xvfb; Qt's own error names the wrong library, QT_DEBUG_PLUGINS=1 tells the truth.
   packages+=(libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-render-util0
