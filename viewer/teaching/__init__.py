@@ -1,0 +1,1 @@
+"""Reference readings, blind reads and the feedback that compares them; Qt-free."""
