@@ -578,7 +578,12 @@ def test_scanning_skips_interval_case_folders(tmp_path):
     case.mkdir()
     # a case folder's label map is a valid NIfTI: it must not become a series of the patient
     write_nifti(Volume(np.zeros((4, 8, 8), np.uint16), np.eye(4)), case / "labels-x.nii.gz")
-    assert len(scan_paths([case]).all_series()) == 1  # opened on its own, it is an image
     catalog = scan_paths([tmp_path])
     assert len(catalog.all_series()) == 1
     assert not any("labels-x" in s.path for s in catalog.skipped)
+    # opening the case folder itself opens the images it was saved for
+    (series,) = scan_paths([case]).all_series()
+    assert series.modality == "MR"  # the DICOM series, not the label map
+    (tmp_path / "patient").rename(tmp_path / "moved")
+    with pytest.raises(FileNotFoundError, match="images it belongs to are not beside it"):
+        scan_paths([case])

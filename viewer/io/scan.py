@@ -18,15 +18,36 @@ CASE_FOLDER_SUFFIX = ".interval"
 """Interval's case folders end with this; scanning skips them (their label maps are no images)."""
 
 
+def images_of(path: Path) -> Path:
+    """The images' folder of a ``*.interval`` case folder beside them; any other path itself.
+
+    Raises
+    ------
+    FileNotFoundError
+        A case folder whose images are not beside it (they were moved or renamed).
+    """
+    if not (path.name.endswith(CASE_FOLDER_SUFFIX) and path.is_dir()):
+        return path
+    images = path.with_name(path.name.removesuffix(CASE_FOLDER_SUFFIX))
+    if not images.exists():
+        raise FileNotFoundError(
+            f"{path}: an Interval case folder, but the images it belongs to are not beside it "
+            f"(expected {images}); open the images' folder instead"
+        )
+    return images
+
+
 def iter_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
     """Yield every regular file under the given files and folders, recursively, in sorted order.
 
     Hidden files are included (they are reported as skipped when they are not images) but links
-    that loop are not followed twice. Interval's own case folders (``*.interval``) are skipped.
+    that loop are not followed twice. Interval's own case folders (``*.interval``) are skipped;
+    one given by itself stands for the images beside it that it was saved for (``x.interval``
+    for ``x``), which is what a user opening a case folder means.
     """
     seen_dirs: set[tuple[int, int]] = set()
     for root in paths:
-        root = Path(root)
+        root = images_of(Path(root))
         if root.is_file():
             yield root
             continue
