@@ -43,6 +43,10 @@ class IncompleteSeriesError(IntervalError, ValueError):
     """A series cannot be assembled into a volume (broken slices, nothing left to show)."""
 
 
+class RegistrationError(IntervalError, ValueError):
+    """Automatic registration cannot work on these images (e.g. one shows no head at all)."""
+
+
 class MemoryBudgetError(IntervalError, MemoryError):
     """Loading would exceed the memory budget; the message says how much was needed."""
 

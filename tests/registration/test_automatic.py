@@ -198,3 +198,13 @@ def test_event_loop_keeps_running_while_registering(reference, moved_mr):
     assert results, "the registration failed"
     assert len(gaps) > 20
     assert max(gaps) < 0.1, f"the main thread waited {max(gaps) * 1000:.0f} ms"
+
+
+def test_an_image_without_a_head_is_refused_with_a_reason(reference):
+    """An empty image (e.g. a label map opened as a series) has no centre of mass to start from."""
+    from viewer.core.volume import Volume
+    from viewer.errors import RegistrationError
+
+    empty = Volume(np.zeros(reference.shape, np.int16), reference.voxel2patient)
+    with pytest.raises(RegistrationError, match="moving series shows no head"):
+        register(reference, empty)

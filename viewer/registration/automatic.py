@@ -28,7 +28,7 @@ import SimpleITK as sitk
 from viewer.core.progress import CancelCheck, ProgressCallback
 from viewer.core.transform import Registration, RegistrationState, Transform
 from viewer.core.volume import Volume
-from viewer.errors import OperationCancelled
+from viewer.errors import OperationCancelled, RegistrationError
 from viewer.registration.preprocess import (
     check_registrable,
     head_mask,
@@ -304,9 +304,19 @@ def _centre_of_mass_start(fixed: sitk.Image, moving: sitk.Image) -> sitk.Transfo
     Head masks rather than intensities are used because CT and MRI weigh tissues differently
     (bright bone versus bright brain), which would pull the centres apart.
     """
+    masks = []
+    for image, which in ((fixed, "reference"), (moving, "moving")):
+        mask = sitk.Cast(head_mask(image), sitk.sitkFloat32)
+        statistics = sitk.StatisticsImageFilter()
+        statistics.Execute(mask)
+        if statistics.GetSum() == 0:
+            raise RegistrationError(
+                f"the {which} series shows no head (its image is empty or uniform), so it "
+                "cannot be registered automatically; place landmarks instead"
+            )
+        masks.append(mask)
     return sitk.CenteredTransformInitializer(
-        sitk.Cast(head_mask(fixed), sitk.sitkFloat32),
-        sitk.Cast(head_mask(moving), sitk.sitkFloat32),
+        *masks,
         sitk.VersorRigid3DTransform(),
         sitk.CenteredTransformInitializerFilter.MOMENTS,
     )
