@@ -8,7 +8,6 @@ import datetime as dt
 
 import numpy as np
 import pytest
-from PySide6.QtGui import QColor, QImage, QPainter
 from scipy.spatial.transform import Rotation
 
 from tests.state.helpers import axial_volume, catalog, entry, loaded
@@ -17,11 +16,13 @@ from viewer.core.lesions import Lesion, LesionSet, palette_colour
 from viewer.core.transform import Registration, RegistrationState, Transform
 from viewer.core.volume import Volume
 from viewer.display.linking import grid_point, link_views
+from viewer.display.overlay import caliper_marks, render
 from viewer.io.case_file import SeriesRecord
 from viewer.state import Session
 from viewer.state.annotations import Annotations
 from viewer.state.calipers import CaliperStore, drag_end, on_screen
 from viewer.state.compare_controller import ComparisonController
+from viewer.state.pane_overlay import PANE_STYLE
 from viewer.state.registrations import RegistrationStore
 from viewer.state.tracking import Tracking
 from viewer.ui.caliper_input import HANDLE_GRAB_PX, CaliperInput, caliper_label
@@ -225,27 +226,27 @@ def test_no_caliper_off_its_slice_on_other_planes_or_when_read_only(setup):
     assert not setup.input.press(0, VIEW, *setup.input.shown(0, VIEW)[0].screen_px[0])
 
 
+def _draw(setup, index):
+    """View ``index``'s calipers drawn on black, as the view's picture draws them."""
+    marks = [m for d in setup.input.drawings(index, VIEW) for m in caliper_marks(d, PANE_STYLE)]
+    return render(np.zeros((*VIEW, 4), np.uint8), marks)
+
+
 def test_calipers_are_drawn_in_the_lesion_colour(setup):
     item = setup.input.shown(0, VIEW)[0]
-    image = QImage(VIEW[1], VIEW[0], QImage.Format.Format_ARGB32)
-    image.fill(QColor("black"))
-    painter = QPainter(image)
-    setup.input.draw(painter, 0, VIEW)
-    painter.end()
+    drawing = setup.input.drawings(0, VIEW)[0]
+    assert drawing.label == caliper_label(item.caliper) and not drawing.dashed
+    image = _draw(setup, 0)
     colour = np.array(palette_colour(1))
     for a, b in ((0, 1), (2, 3)):  # the middle of each line
         row, column = np.round(0.5 * (item.screen_px[a] + item.screen_px[b]) + 0.5).astype(int)
-        near = [
-            np.array(image.pixelColor(column + dx, row + dy).getRgb()[:3])
-            for dx in (-1, 0, 1)
-            for dy in (-1, 0, 1)
-        ]
-        assert min(np.abs(p - colour).max() for p in near) <= 40
+        near = image[row - 1 : row + 2, column - 1 : column + 2, :3].reshape(-1, 3).astype(int)
+        assert np.abs(near - colour).max(axis=1).min() <= 40
     # nothing drawn far from the caliper and its label
-    assert image.pixelColor(2, VIEW[0] - 3).getRgb()[:3] == (0, 0, 0)
-    # a manual one draws too (dashed); a view with no caliper draws nothing
+    assert tuple(image[VIEW[0] - 3, 2, :3]) == (0, 0, 0)
+    # a manual one is dashed; a view with no caliper draws nothing
     setup.store.override(drag_end(item.caliper, "perp1", item.caliper.perp_ends_mm[1] * 1.0))
-    painter = QPainter(image)
-    setup.input.draw(painter, 0, VIEW)
-    setup.input.draw(painter, 1, VIEW)
-    painter.end()
+    assert setup.input.drawings(0, VIEW)[0].dashed
+    assert "(manual)" in setup.input.drawings(0, VIEW)[0].label
+    assert _draw(setup, 0)[..., :3].any()
+    assert setup.input.drawings(1, VIEW) == []

@@ -16,6 +16,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from PIL import Image
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QMessageBox
 
@@ -24,6 +25,7 @@ from tests.dicom_factory import write_series
 from tests.ui.conftest import head
 from viewer.errors import SaveError
 from viewer.state.outlining import Tool
+from viewer.ui.export_menu import VIEW_SIZES
 
 TIMEOUT_MS = 20_000
 
@@ -342,14 +344,13 @@ def test_the_export_menu_writes_the_report_tables_nifti_and_seg_without_identity
     key = w.comparison.view_key(0)
     out = tmp_path / "out"
     out.mkdir()
-    names = ["report.pdf", "view.png", "strip.png", "cine.gif", "m.csv"]
+    names = ["report.pdf", "strip.png", "cine.gif", "m.csv"]
     files = iter(str(out / name) for name in names)
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (next(files), ""))
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(out))
     actions = {a.text(): a for a in w.exports.menu.actions()}
     for name in (
         "Report (PDF)…",
-        "The view as shown: image, outlines, pair blend (PNG)…",
         "Visit strip of the active lesion (PNG)…",
         "Cine of the active lesion, every visit (GIF)…",
         "Measurements (CSV)…",
@@ -362,11 +363,6 @@ def test_the_export_menu_writes_the_report_tables_nifti_and_seg_without_identity
     assert "volume_ml" in (out / "m.csv").read_text()
     assert (out / "strip.png").read_bytes().startswith(b"\x89PNG")
     assert (out / "cine.gif").read_bytes().startswith(b"GIF89a")
-    from PIL import Image
-
-    with Image.open(out / "view.png") as shown:  # the screen's pixels exactly, no text chunk
-        np.testing.assert_array_equal(np.asarray(shown), pane.current_frame().rgba)
-        assert not shown.text
     (nifti,) = out.glob("*_labels.nii.gz")
     (seg,) = out.glob("*SEG*.dcm")
     masks = read_dicom_seg(seg)
@@ -397,8 +393,7 @@ def test_pixels_of_a_burned_in_series_need_a_confirmation_in_teaching_mode(
         return QMessageBox.StandardButton.No
 
     monkeypatch.setattr(QMessageBox, "question", answer)
-    actions = {a.text(): a for a in w.exports.menu.actions()}
-    actions["The view as shown: image, outlines, pair blend (PNG)…"].trigger()
+    w.exports.export_view(1)
     assert asked and "BurnedInAnnotation" in asked[0]
     assert not target.exists() and not w.export_runner.busy
 
@@ -428,8 +423,9 @@ def test_d33_image_exports_carry_no_canary_in_bytes_names_or_text(
     names = iter(str(out / n) for n in ("view.png", "strip.png", "cine.gif", "report.pdf"))
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (next(names), ""))
     actions = {a.text(): a for a in w.exports.menu.actions()}
+    actions.update({a.text(): a for a in w.exports.view_menu.actions()})
     for name in (
-        "The view as shown: image, outlines, pair blend (PNG)…",
+        VIEW_SIZES[1],
         "Visit strip of the active lesion (PNG)…",
         "Cine of the active lesion, every visit (GIF)…",
         "Report (PDF)…",
@@ -444,3 +440,67 @@ def test_d33_image_exports_carry_no_canary_in_bytes_names_or_text(
         data = path.read_bytes()
         searchable = pdf_text(data) if path.suffix == ".pdf" else data  # text is in streams
         assert canary.lower().encode() not in searchable.lower()
+    # the text drawn into the view's pixels: the screen names the series, the export does not
+    pane = w.comparison_view.panes[w.comparison.state.active]
+    on_screen = [line for lines in pane.current_frame().corners.values() for line in lines]
+    assert any(canary in line for line in on_screen)
+    exported = w.comparison.frame(pane.index, pane.viewport_px(), w.exports.view_text)
+    drawn = [line for lines in exported.corners.values() for line in lines]
+    assert "MR  contrast-enhanced" not in drawn and any(line.startswith("Day ") for line in drawn)
+    assert not any(canary.lower() in line.lower() for line in drawn)
+    with Image.open(out / "view.png") as shown:  # and the PNG is the picture of that text
+        picture = pane.picture(1, text=w.exports.view_text)
+        np.testing.assert_array_equal(np.asarray(shown), picture)
+
+
+def _near(picture, colour, tolerance=30) -> int:
+    """How many pixels of an RGBA picture are within ``tolerance`` of an RGB colour."""
+    distance = np.abs(picture[..., :3].astype(int) - np.array(colour[:3])).max(axis=2)
+    return int((distance <= tolerance).sum())
+
+
+def test_the_exported_view_is_the_screen_pixel_for_pixel_and_scales_for_slides(
+    window, qtbot, images, tmp_path, monkeypatch
+):
+    from PySide6.QtGui import QGuiApplication
+    from PySide6.QtWidgets import QFileDialog
+
+    from viewer.core.lesions import palette_colour
+    from viewer.display.overlay import LETTER_COLOUR
+    from viewer.ui.qt_image import qimage_to_rgba
+
+    w = open_case(window, qtbot, images)
+    show_lesion_slice(w)
+    qtbot.keyClick(w, Qt.Key.Key_G)
+    pane = w.comparison_view.panes[w.comparison.state.active]
+    qtbot.mouseClick(pane, Qt.MouseButton.LeftButton, pos=lesion_point(pane))
+    qtbot.keyClick(pane, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: bool(pane.caliper_input.drawings(pane.index, pane.viewport_px())),
+                    timeout=TIMEOUT_MS)  # fmt: skip
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: QMessageBox.StandardButton.Ok)
+    w.exports.identity_action.setChecked(True)  # the screen's text: descriptions, real dates
+    paths = iter(str(tmp_path / name) for name in ("view.png", "view_2x.png"))
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (next(paths), ""))
+    actions = {a.text(): a for a in w.exports.view_menu.actions()}
+    for factor in (1, 2):
+        actions[VIEW_SIZES[factor]].trigger()
+        qtbot.waitUntil(lambda: not w.export_runner.busy, timeout=TIMEOUT_MS)
+    pane.repaint()
+    screen = qimage_to_rgba(pane.grab().toImage())
+    with Image.open(tmp_path / "view.png") as png:
+        exported = np.asarray(png)
+        assert not png.text
+    assert exported.shape == screen.shape
+    inner = (slice(3, -3), slice(3, -3))  # the active view's blue frame is the screen's own
+    np.testing.assert_array_equal(exported[inner][..., :3], screen[inner][..., :3])
+    # what is drawn: letters, the caliper in the lesion's colour, the text
+    letters, caliper = _near(exported, LETTER_COLOUR), _near(exported, palette_colour(1), 10)
+    assert letters > 20 and caliper > 20
+    with Image.open(tmp_path / "view_2x.png") as png:
+        double = np.asarray(png)
+    assert double.shape[:2] == (2 * exported.shape[0], 2 * exported.shape[1])
+    assert 2.5 < _near(double, LETTER_COLOUR) / letters < 5.5  # letters 2x the size: 4x the area
+    # copy to the clipboard: the same picture
+    w.exports.copy_action.trigger()
+    copied = qimage_to_rgba(QGuiApplication.clipboard().image())
+    np.testing.assert_array_equal(copied, exported)

@@ -138,6 +138,28 @@ def series_thumbnail(
     return colorize(apply_window(result.values, window.level, window.width), inside=result.inside)
 
 
+@dataclass(frozen=True)
+class ViewText:
+    """What the text drawn on a view may say.
+
+    Attributes
+    ----------
+    descriptions : bool
+        Series descriptions and contrast agent names: free text from the scanner, which may
+        identify (PS3.15 removes it in the basic profile). False writes the modality and
+        "contrast-enhanced" instead.
+    date_format : {"date", "day"} or None
+        Calendar dates or "Day N" from the first visit; None follows the comparison's state.
+    """
+
+    descriptions: bool = True
+    date_format: str | None = None
+
+
+SCREEN_TEXT = ViewText()
+"""What the screen shows: everything, dates as the user chose."""
+
+
 @dataclass(frozen=True, eq=False)
 class PaneFrame:
     """Everything one comparison view paints.
@@ -645,21 +667,28 @@ class ComparisonController:
         dates = [v.date for p in self.session.catalog.patients for v in p.visits if v.date]
         return min(dates) if dates else None
 
-    def date_label(self, date: dt.date | None) -> str:
-        """A visit's date, or "Day N" after the baseline visit, as the state asks."""
+    def date_label(self, date: dt.date | None, text: ViewText = SCREEN_TEXT) -> str:
+        """A visit's date, or "Day N" after the baseline visit, as ``text`` or the state asks."""
         if date is None:
             return "Undated visit"
         baseline = self.baseline_date()
-        if self.state.date_format == "day" and baseline is not None:
+        date_format = text.date_format or self.state.date_format
+        if date_format == "day" and baseline is not None:
             days = (date - baseline).days
             return "Day 0 (baseline)" if days == 0 else f"Day {days}"
         return date.isoformat()
 
-    def series_label(self, key: str) -> str:
-        """A one-line name of a series: visit label, modality and description."""
+    def series_label(self, key: str, text: ViewText = SCREEN_TEXT) -> str:
+        """One line naming a series: visit label, modality and description (if ``text`` allows)."""
         entry: SeriesEntry = self.session.entry(key)
-        date = self.date_label(self.session.visit_of(key).date)
-        return f"{date}  {entry.modality} {entry.description}".strip()
+        date = self.date_label(self.session.visit_of(key).date, text)
+        return f"{date}  {entry.modality} {self._description(entry, text)}".strip()
+
+    @staticmethod
+    def _description(entry: SeriesEntry, text: ViewText) -> str:
+        if text.descriptions:
+            return entry.description
+        return "contrast-enhanced" if entry.contrast_agent else ""
 
     def registration_text(self, key: str) -> str:
         """The registration state as a view shows it."""
@@ -718,8 +747,13 @@ class ComparisonController:
             return None
         return first, second
 
-    def frame(self, index: int, viewport_px: tuple[int, int]) -> PaneFrame | None:
-        """What view ``index`` paints at ``viewport_px`` (rows, columns); None until loaded."""
+    def frame(
+        self, index: int, viewport_px: tuple[int, int], text: ViewText = SCREEN_TEXT
+    ) -> PaneFrame | None:
+        """What view ``index`` paints at ``viewport_px`` (rows, columns); None until loaded.
+
+        ``text`` limits what its corner text says (an export without identity).
+        """
         key = self.view_key(index)
         grid = self.view_grid(index, viewport_px)
         if key is None or grid is None:
@@ -734,11 +768,13 @@ class ComparisonController:
         pair = self.pair_keys()
         legend = None
         if pair is not None and index == self.state.pair[0]:
-            rgba, legend, pair_lines = self._pair_frame(grid, linked.position_mm, rgba, result)
+            rgba, legend, pair_lines = self._pair_frame(
+                grid, linked.position_mm, rgba, result, text
+            )
         else:
             pair_lines = []
             rgba = self._with_outlines(key, grid, linked.position_mm, rgba)
-        corners = self._corners(index, key, grid, linked.position_mm, pair_lines)
+        corners = self._corners(index, key, grid, linked.position_mm, pair_lines, text)
         registration = (
             None if self.registrations.is_reference(key) else self.registrations.state(key)
         )
@@ -764,7 +800,12 @@ class ComparisonController:
         return draw_outlines(rgba, self.annotations, key, found.volume, grid, position_mm, matrix)
 
     def _pair_frame(
-        self, grid: PlaneGrid, position_mm: float, first_rgba: np.ndarray, first: SliceResult
+        self,
+        grid: PlaneGrid,
+        position_mm: float,
+        first_rgba: np.ndarray,
+        first: SliceResult,
+        text: ViewText,
     ) -> tuple[np.ndarray, DivergingScale | None, list[str]]:
         """Blend the pair's two views in the first one's pixels."""
         mode = self.state.pair_mode
@@ -773,7 +814,7 @@ class ComparisonController:
         second_rgba = None if second is None else self._rgba(self.state.pair[1], second)
         if second is None or second_rgba is None:
             return first_rgba, None, [f"{PAIR_NAMES[mode]}: waiting for the second visit"]
-        names = f"{self.series_label(first_key)}  ⇄  {self.series_label(second_key)}"
+        names = f"{self.series_label(first_key, text)}  ⇄  {self.series_label(second_key, text)}"
         if mode == "fade":
             line = f"Fade {self.state.fade * 100:.0f}% towards view {self.state.pair[1] + 1}"
             return fade(first_rgba, second_rgba, self.state.fade), None, [line, names]
@@ -791,8 +832,8 @@ class ComparisonController:
         if mode == "flicker":
             shown = (first_key, second_key)[self.state.flicker_phase % 2]
             rgba = (first_rgba, second_rgba)[self.state.flicker_phase % 2]
-            return rgba, None, [f"Flicker: now {self.series_label(shown)}", names]
-        return self._subtraction(first_key, second_key, first, second, first_rgba)
+            return rgba, None, [f"Flicker: now {self.series_label(shown, text)}", names]
+        return self._subtraction(first_key, second_key, first, second, first_rgba, text)
 
     def _subtraction(
         self,
@@ -801,6 +842,7 @@ class ComparisonController:
         first: SliceResult,
         second: SliceResult,
         first_rgba: np.ndarray,
+        text: ViewText,
     ) -> tuple[np.ndarray, DivergingScale | None, list[str]]:
         dates = [self.session.visit_of(k).date or dt.date.min for k in (first_key, second_key)]
         later_is_first = dates[0] >= dates[1]
@@ -825,20 +867,26 @@ class ComparisonController:
             else DivergingScale(self.state.subtraction_limit, difference.units)
         )
         line = (
-            f"Subtraction: {self.series_label(later_key)} minus "
-            f"{self.date_label(self.session.visit_of(earlier_key).date)}"
+            f"Subtraction: {self.series_label(later_key, text)} minus "
+            f"{self.date_label(self.session.visit_of(earlier_key).date, text)}"
         )
         return scale.to_rgba(difference), scale, [line, "red: brighter later · blue: darker"]
 
     def _corners(
-        self, index: int, key: str, grid: PlaneGrid, position_mm: float, pair_lines: list[str]
+        self,
+        index: int,
+        key: str,
+        grid: PlaneGrid,
+        position_mm: float,
+        pair_lines: list[str],
+        text: ViewText,
     ) -> dict[str, list[str]]:
         entry, visit = self.session.entry(key), self.session.visit_of(key)
         top_left = [
-            self.date_label(visit.date),
-            f"{entry.modality}  {entry.description}".strip(),
+            self.date_label(visit.date, text),
+            f"{entry.modality}  {self._description(entry, text)}".strip(),
         ]
-        if entry.contrast_agent:
+        if entry.contrast_agent and text.descriptions:
             top_left.append(f"Contrast: {entry.contrast_agent}")
         top_left.append(self.registration_text(key))
         top_left += pair_lines

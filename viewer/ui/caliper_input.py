@@ -12,10 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QPainter, QPen
 
 from viewer.core.geometry import apply_affine
+from viewer.display.overlay import CaliperDrawing
 from viewer.state.annotations import PREVIEW_COLOUR, Annotations
 from viewer.state.calipers import (
     HANDLES,
@@ -29,13 +28,9 @@ from viewer.state.calipers import (
 )
 from viewer.state.compare_controller import ComparisonController
 from viewer.state.tracking import Tracking
-from viewer.ui.overlay_painting import font, shadowed_text
 
 HANDLE_GRAB_PX = 6.0
 """A press this close to an end handle (screen pixels) grabs it."""
-HANDLE_RADIUS_PX = 3.0
-LINE_WIDTH_PX = 1.5
-LABEL_FONT_PX = 12
 
 
 def caliper_label(caliper: Caliper) -> str:
@@ -240,28 +235,18 @@ class CaliperInput:
 
     # --- drawing ---------------------------------------------------------------------------
 
-    def draw(self, painter: QPainter, index: int, viewport_px: tuple[int, int]) -> None:
-        """Draw view ``index``'s calipers: lines, end handles and their labels."""
-        shown = self.shown(index, viewport_px)
-        if not shown:
-            return
-        painter.save()
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        painter.setFont(font(LABEL_FONT_PX, bold=True))
-        for item in shown:
-            colour = QColor(*item.colour)
-            style = Qt.PenStyle.DashLine if item.caliper.manual else Qt.PenStyle.SolidLine
-            points = [QPointF(c + 0.5, r + 0.5) for r, c in item.screen_px]
-            painter.setPen(QPen(colour, LINE_WIDTH_PX, style))
-            painter.drawLine(points[0], points[1])
-            painter.drawLine(points[2], points[3])
-            painter.setPen(QPen(colour, 1.0))
-            painter.setBrush(Qt.BrushStyle.NoBrush)
-            for point in points:
-                painter.drawEllipse(point, HANDLE_RADIUS_PX, HANDLE_RADIUS_PX)
-            # beside the rightmost end, clear of the handles
-            right = max(points, key=lambda p: p.x())
-            box = QRectF(right.x() + 2 * HANDLE_RADIUS_PX, right.y() - 9, 260, 18)
-            align = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
-            shadowed_text(painter, box, align, caliper_label(item.caliper), colour)
-        painter.restore()
+    def drawings(self, index: int, viewport_px: tuple[int, int]) -> list[CaliperDrawing]:
+        """View ``index``'s calipers as the view draws them, on a grid of ``viewport_px`` pixels.
+
+        The view's picture (:func:`viewer.state.pane_overlay.pane_marks`) draws them, so an
+        exported view shows the same calipers as the screen.
+        """
+        return [
+            CaliperDrawing(
+                tuple((float(r), float(c)) for r, c in item.screen_px),
+                item.colour,
+                caliper_label(item.caliper),
+                item.caliper.manual,
+            )
+            for item in self.shown(index, viewport_px)
+        ]

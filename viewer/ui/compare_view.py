@@ -33,57 +33,27 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QGridLayout, QWidget
 
-from viewer.core.transform import RegistrationState
+from viewer.display.overlay import render
 from viewer.state.compare_controller import (
-    REFERENCE_TEXT,
-    STATE_TEXT,
+    SCREEN_TEXT,
     ComparisonController,
     PaneFrame,
+    ViewText,
 )
 from viewer.state.comparison import LAYOUTS, MAX_VIEWS
+from viewer.state.pane_overlay import PANE_STYLE, Landmark, pane_marks
 from viewer.ui.caliper_input import CaliperInput
 from viewer.ui.outline_input import OutlineInput
-from viewer.ui.overlay_painting import (
-    TEXT_COLOUR,
-    OverlayStyle,
-    draw_edge_letters,
-    draw_scale_bar,
-    font,
-    shadowed_text,
-)
 from viewer.ui.qt_image import rgba_to_qimage
 from viewer.ui.slice_view import WHEEL_STEP, ZOOM_PER_WHEEL_NOTCH
-
-PANE_STYLE = OverlayStyle(
-    letter_font_px=15,
-    letter_margin_px=6,
-    letter_band_px=20,
-    letter_side_px=40,
-    bar_max_px=140,
-    bar_inset_px=(20, 20),
-    bar_tick_px=4,
-    bar_font_px=11,
-    bar_label_box=(30, 20, 16),
-)
-"""Comparison panes are smaller than the single view: smaller letters and scale bar."""
+from viewer.ui.theme import overlay_font
 
 SERIES_MIME = "application/x-interval-series-key"
 """Drag-and-drop type of a series key (from the visit strip onto a view)."""
 CLICK_SLOP_PX = 4
 """A left press that moves less than this before release is a click, not a window drag."""
 
-CROSSHAIR_COLOUR = QColor(80, 220, 120, 200)
 ACTIVE_COLOUR = QColor("#3d8bfd")
-STATE_COLOURS = {
-    None: QColor("#9ecbff"),
-    RegistrationState.NOT_REGISTERED: QColor("#ff9f43"),
-    RegistrationState.AUTOMATIC: QColor("#ffd479"),
-    RegistrationState.MANUAL: QColor("#ffd479"),
-    RegistrationState.ACCEPTED: QColor("#7ddc8a"),
-}
-LANDMARK_COLOUR = QColor("#ff5fd2")
-STATE_LINES = {*STATE_TEXT.values(), REFERENCE_TEXT}
-"""The corner lines drawn in their registration state's colour."""
 
 
 @dataclass
@@ -92,14 +62,6 @@ class _Drag:
     start: QPointF
     last: QPointF
     moved: bool = False
-
-
-@dataclass(frozen=True)
-class Marker:
-    """A landmark drawn on a view: reference-frame point (LPS mm) and its label."""
-
-    point_mm: np.ndarray
-    label: str
 
 
 class PaneView(QWidget):
@@ -120,7 +82,7 @@ class PaneView(QWidget):
         ``key_handler(view index, QKeyEvent) -> bool`` sees every key first (nudging); True
         means it used the key.
     markers : callable
-        ``markers(view index) -> list of Marker`` to draw (landmarks).
+        ``markers(view index) -> list of Landmark`` to draw.
     """
 
     clicked = Signal(int, object)
@@ -137,12 +99,13 @@ class PaneView(QWidget):
         self.setAcceptDrops(True)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.landmark_mode = False
-        self.markers: Callable[[int], list[Marker]] = lambda index: []
+        self.markers: Callable[[int], list[Landmark]] = lambda index: []
         self.key_handler: Callable[[int, QKeyEvent], bool] = lambda index, event: False
         self.outline_input: OutlineInput | None = None
         self.caliper_input: CaliperInput | None = None
         self._frame: PaneFrame | None = None
-        self._image: QImage | None = None
+        self._picture: tuple[PaneFrame, list, QImage] | None = None
+        """The frame, the marks drawn on it, and the picture they made (reused while equal)."""
         self._dirty = True
         self._drag: _Drag | None = None
         self._wheel_remainder = 0
@@ -161,7 +124,6 @@ class PaneView(QWidget):
         """The frame shown now (recomputed after a change)."""
         if self._dirty:
             self._frame = self.controller.frame(self.index, self.viewport_px())
-            self._image = rgba_to_qimage(self._frame.rgba) if self._frame is not None else None
             self._dirty = False
         return self._frame
 
@@ -171,26 +133,59 @@ class PaneView(QWidget):
 
     # --- painting --------------------------------------------------------------------------
 
+    def picture(
+        self, factor: int = 1, *, crosshair: bool = True, text: ViewText = SCREEN_TEXT
+    ) -> np.ndarray | None:
+        """The view as RGBA pixels (rows, columns, 4): image, outlines and every mark on it.
+
+        At ``factor`` 1 with the crosshair and the screen's text this is exactly what the screen
+        shows. A larger ``factor`` reslices the same field of view on ``factor`` times as many
+        pixels in each direction and scales text and lines to match (a figure for slides).
+        ``text`` limits what the corner text says (no descriptions in teaching mode). None
+        until the view's series is loaded.
+        """
+        if factor == 1 and text == SCREEN_TEXT:
+            frame = self.current_frame()
+        else:
+            rows, columns = self.viewport_px()
+            frame = self.controller.frame(self.index, (rows * factor, columns * factor), text)
+        if frame is None:
+            return None
+        return render(frame.rgba, self._marks(frame, factor, crosshair=crosshair))
+
+    def _marks(self, frame: PaneFrame, factor: int = 1, *, crosshair: bool = True) -> list:
+        viewport = frame.rgba.shape[:2]
+        calipers = (
+            self.caliper_input.drawings(self.index, viewport)
+            if self.caliper_input is not None
+            else []
+        )
+        style = PANE_STYLE if factor == 1 else PANE_STYLE.scaled(factor)
+        return pane_marks(
+            frame, style, calipers=calipers, landmarks=self.markers(self.index), crosshair=crosshair
+        )
+
+    def _screen_image(self, frame: PaneFrame) -> QImage:
+        """The picture of ``frame``, drawn again only when the frame or its marks changed."""
+        marks = self._marks(frame)
+        cached = self._picture
+        if cached is not None and cached[0] is frame and cached[1] == marks:
+            return cached[2]
+        image = rgba_to_qimage(render(frame.rgba, marks))
+        self._picture = (frame, marks, image)
+        return image
+
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
-        """Draw the view, its crosshair, landmarks and text."""
+        """Draw the view's picture, then what only the screen shows (tool cursor, active frame)."""
         painter = QPainter(self)
         painter.fillRect(self.rect(), QColor("#000000"))
         frame = self.current_frame()
-        if frame is None or self._image is None:
+        if frame is None:
             self._draw_placeholder(painter)
         else:
-            painter.drawImage(0, 0, self._image)
-            painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-            self._draw_crosshair(painter, frame)
-            self._draw_markers(painter, frame)
-            draw_edge_letters(painter, frame.letters, self.width(), self.height(), PANE_STYLE)
-            self._draw_text(painter, frame)
-            draw_scale_bar(painter, frame.grid.pixel_mm, self.width(), self.height(), PANE_STYLE)
-            if frame.legend is not None:
-                self._draw_legend(painter, frame)
-            if self.caliper_input is not None:
-                self.caliper_input.draw(painter, self.index, self.viewport_px())
+            painter.drawImage(0, 0, self._screen_image(frame))
             if self.outline_input is not None:
+                painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
                 self.outline_input.draw(painter, self.index, frame.grid.pixel_mm)
         active = self.index == self.controller.state.active
         if active and len(self.controller.visible_indices()) > 1:
@@ -207,81 +202,9 @@ class PaneView(QWidget):
         else:
             text = f"Loading {self.controller.series_label(key)}…"
         painter.setPen(QColor("#aab1bd"))
-        painter.setFont(font(13))
+        painter.setFont(overlay_font(13))
         flags = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap
         painter.drawText(self.rect().adjusted(20, 20, -20, -20), flags, self.notice or text)
-
-    def _draw_crosshair(self, painter: QPainter, frame: PaneFrame) -> None:
-        row, column = frame.crosshair_px
-        x, y, gap = column + 0.5, row + 0.5, 12.0
-        painter.setPen(QPen(CROSSHAIR_COLOUR, 1))
-        w, h = float(self.width()), float(self.height())
-        for a, b in (
-            (QPointF(0, y), QPointF(x - gap, y)),
-            (QPointF(x + gap, y), QPointF(w, y)),
-            (QPointF(x, 0), QPointF(x, y - gap)),
-            (QPointF(x, y + gap), QPointF(x, h)),
-        ):
-            painter.drawLine(a, b)
-
-    def _draw_markers(self, painter: QPainter, frame: PaneFrame) -> None:
-        inverse = np.linalg.inv(frame.grid.slice2reference(frame.position_mm))
-        half_slab = max(frame.grid.pixel_mm * 3, 2.0)
-        painter.setFont(font(12, bold=True))
-        for marker in self.markers(self.index):
-            row, column, offset = (inverse @ np.append(marker.point_mm, 1.0))[:3]
-            if abs(offset) > half_slab:
-                continue  # not on this slice
-            centre = QPointF(column + 0.5, row + 0.5)
-            painter.setPen(QPen(LANDMARK_COLOUR, 2))
-            painter.drawEllipse(centre, 5, 5)
-            box = QRectF(centre.x() + 6, centre.y() - 18, 40, 16)
-            shadowed_text(painter, box, Qt.AlignmentFlag.AlignLeft, marker.label, LANDMARK_COLOUR)
-
-    def _draw_text(self, painter: QPainter, frame: PaneFrame) -> None:
-        painter.setFont(font(12))
-        m, w, h = 8, self.width(), self.height()
-        line = painter.fontMetrics().height()
-        left = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
-        right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
-        metrics = painter.fontMetrics()
-        for i, text in enumerate(frame.corners.get("top_left", [])):
-            colour = TEXT_COLOUR
-            if text in STATE_LINES:
-                colour = STATE_COLOURS[frame.registration]
-            box = QRectF(m, m + i * line, w - 2 * m, line)
-            # a narrow view ends a long line with "…" rather than cutting a word in half
-            shown = metrics.elidedText(text, Qt.TextElideMode.ElideRight, int(box.width()))
-            shadowed_text(painter, box, left, shown, colour)
-        # plane and position sit above the scale bar, out of the way of the long visit lines
-        position = frame.corners.get("top_right", [])
-        for i, text in enumerate(position):
-            box = QRectF(w * 0.3, h - 44 - (len(position) - i) * line, w * 0.7 - m, line)
-            shadowed_text(painter, box, right, text, TEXT_COLOUR)
-        bottom = frame.corners.get("bottom_left", [])
-        for i, text in enumerate(bottom):
-            box = QRectF(m, h - m - (len(bottom) - i) * line, w * 0.75, line)
-            shadowed_text(painter, box, left, text, TEXT_COLOUR)
-
-    def _draw_legend(self, painter: QPainter, frame: PaneFrame) -> None:
-        """The subtraction colour bar, red (brighter later) at the top."""
-        legend = frame.legend
-        assert legend is not None
-        height = min(200, self.height() - 120)
-        if height < 40:
-            return
-        left, top, width = self.width() - 34.0, (self.height() - height) / 2.0, 12.0
-        _, colours = legend.legend(steps=int(height))
-        for i, rgba in enumerate(colours[::-1]):
-            painter.fillRect(QRectF(left, top + i, width, 1), QColor(*(int(c) for c in rgba)))
-        painter.setPen(QPen(TEXT_COLOUR, 1))
-        painter.drawRect(QRectF(left, top, width, height))
-        painter.setFont(font(11))
-        for value, label in legend.ticks():
-            y = top + (1 - (value + legend.limit) / (2 * legend.limit)) * height
-            box = QRectF(left - 90, y - 8, 84, 16)
-            align = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
-            shadowed_text(painter, box, align, label, TEXT_COLOUR)
 
     # --- mouse and keys --------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QGuiApplication
 from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QWidget
 
 from viewer.core.lesions import LesionSet
@@ -32,12 +32,19 @@ from viewer.io.dicom_grouping import BURNED_IN_WARNING
 from viewer.state.annotations import Annotations
 from viewer.state.calipers import CaliperStore
 from viewer.state.case_session import CaseSession
-from viewer.state.compare_controller import ComparisonController
+from viewer.state.compare_controller import ComparisonController, ViewText
 from viewer.state.tracking import Tracking
 from viewer.ui.compare_view import ComparisonView
+from viewer.ui.qt_image import rgba_to_qimage
 from viewer.ui.workers import TaskRunner
 
 CASE_LABEL = "Case"
+VIEW_SIZES = {
+    1: "At screen size (1x)…",
+    2: "2x, for slides…",
+    4: "4x, for print…",
+}
+"""Sizes the active view exports at, as the Export menu names them."""
 
 
 def snapshot_tracking(
@@ -89,7 +96,6 @@ class ExportMenu(QObject):
         self.identity_action.toggled.connect(self._confirm_identity)
         entries: list[tuple[str, Callable[[], None]]] = [
             ("Report (PDF)…", self.export_report),
-            ("The view as shown: image, outlines, pair blend (PNG)…", self.export_view),
             ("Visit strip of the active lesion (PNG)…", self.export_strip),
             ("Cine of the active lesion, every visit (GIF)…", self.export_cine),
             ("Measurements (CSV)…", lambda: self.export_table("csv")),
@@ -98,9 +104,21 @@ class ExportMenu(QObject):
             ("Outlines of the active visit as DICOM SEG…", self.export_seg),
             ("Registrations as ITK transforms…", self.export_transforms),
         ]
-        for text, slot in entries:
-            action = self.menu.addAction(text)
-            action.triggered.connect(slot)
+        report, *others = entries
+        self.menu.addAction(report[0]).triggered.connect(report[1])
+        self.view_menu = self.menu.addMenu("The active view, annotated (PNG)")
+        for factor, text in VIEW_SIZES.items():
+            action = self.view_menu.addAction(text)
+            action.triggered.connect(lambda _=False, f=factor: self.export_view(f))
+        self.view_menu.addSeparator()
+        self.crosshair_action = self.view_menu.addAction("Draw the crosshair")
+        self.crosshair_action.setCheckable(True)
+        self.crosshair_action.setChecked(True)
+        self.copy_action = self.menu.addAction("Copy the active view (annotated)")
+        self.copy_action.setShortcut("Ctrl+Shift+C")
+        self.copy_action.triggered.connect(self.copy_view)
+        for text, slot in others:
+            self.menu.addAction(text).triggered.connect(slot)
         self.menu.addSeparator()
         self.menu.addAction(self.identity_action)
         runner.succeeded.connect(lambda _, where: self.message.emit(f"Exported to {where}"))
@@ -188,25 +206,54 @@ class ExportMenu(QObject):
             )
         )  # fmt: skip
 
-    def export_view(self) -> None:
-        """The active view's pixels (or the pair blend when a pair mode is on), as on screen."""
+    @property
+    def view_text(self) -> ViewText:
+        """What the text on an exported view may say: no descriptions or dates in teaching mode."""
+        privacy = self.privacy
+        return ViewText(
+            descriptions=privacy.include_identity,
+            date_format="date" if privacy.real_dates else "day",
+        )
+
+    def _view_picture(self, factor: int) -> np.ndarray | None:
+        """The active view (or the pair blend) with its marks, or None with a message."""
         if self.view is None:
-            return
+            return None
         state = self.comparison.state
         index = state.pair[0] if self.comparison.pair_keys() is not None else state.active
-        frame = self.view.panes[index].current_frame()
-        if frame is None:
-            self.message.emit("The view has nothing to export yet")
-            return
         shown = [self.comparison.view_key(i) for i in (index, *state.pair)]
+        picture = self.view.panes[index].picture(
+            factor, crosshair=self.crosshair_action.isChecked(), text=self.view_text
+        )
+        if picture is None:
+            self.message.emit("The view has nothing to export yet")
+            return None
         if not self._pixels_may_go([k for k in shown if k is not None]):
+            return None
+        return picture
+
+    def export_view(self, factor: int = 1) -> None:
+        """The active view as shown (image, outlines, calipers, text, scale bar), as a PNG.
+
+        ``factor`` 2 or 4 draws the same field of view on 2 or 4 times as many pixels each way,
+        with text and lines scaled to match.
+        """
+        picture = self._view_picture(factor)
+        if picture is None:
             return
+        suffix = "" if factor == 1 else f"_{factor}x"
         path, _ = QFileDialog.getSaveFileName(
-            self.window, "Save the view", f"{CASE_LABEL}_view.png", "PNG (*.png)"
+            self.window, "Save the view", f"{CASE_LABEL}_view{suffix}.png", "PNG (*.png)"
         )
         if path:
-            rgba = frame.rgba.copy()
-            self._run(lambda: write_png(rgba, path))
+            self._run(lambda: write_png(picture, path))
+
+    def copy_view(self) -> None:
+        """The active view as shown, at screen size, to the clipboard (for slides and notes)."""
+        picture = self._view_picture(1)
+        if picture is not None:
+            QGuiApplication.clipboard().setImage(rgba_to_qimage(picture))
+            self.message.emit("The view is on the clipboard")
 
     def _strip_plan(self) -> tuple[np.ndarray, Callable[[], list[StripPanel]], Annotations]:
         """Where to centre, how to build every visit's panel (in a worker), and the outlines."""

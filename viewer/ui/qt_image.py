@@ -24,3 +24,18 @@ def rgba_to_qimage(rgba: np.ndarray) -> QImage:
     height, width = data.shape[:2]
     image = QImage(data.data, width, height, 4 * width, QImage.Format.Format_RGBA8888)
     return image.copy()  # detach from the numpy buffer, which may be freed
+
+
+def qimage_to_rgba(image: QImage) -> np.ndarray:
+    """The pixels of a QImage as an RGBA array (a copy).
+
+    Returns
+    -------
+    ndarray of uint8, shape (H, W, 4)
+        Straight RGBA, whatever the image's own format.
+    """
+    converted = image.convertToFormat(QImage.Format.Format_RGBA8888)
+    height, width = converted.height(), converted.width()
+    stride = converted.bytesPerLine()
+    buffer = np.frombuffer(converted.constBits(), np.uint8, count=stride * height)
+    return buffer.reshape(height, stride)[:, : 4 * width].reshape(height, width, 4).copy()

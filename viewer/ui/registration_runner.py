@@ -20,9 +20,10 @@ from viewer.display.slicing import plane_axes
 from viewer.io.load import load_series
 from viewer.state.compare_controller import ComparisonController
 from viewer.state.manual import LandmarkEditor, nudge_series
+from viewer.state.pane_overlay import Landmark
 from viewer.state.registrations import RegistrationStore, registration_jobs, run_jobs
 from viewer.state.session import Session
-from viewer.ui.compare_view import ComparisonView, Marker
+from viewer.ui.compare_view import ComparisonView
 from viewer.ui.registration_panel import RegistrationPanel
 from viewer.ui.workers import TaskRunner
 
@@ -224,11 +225,11 @@ class RegistrationRunner(QObject):
         worst = max(registration.landmark_residuals_mm)
         self.message.emit(f"Landmark registration applied (largest residual {worst:.1f} mm)")
 
-    def _markers(self, index: int) -> list[Marker]:
+    def _markers(self, index: int) -> list[Landmark]:
         if self._view is None or not self._view.panes[index].landmark_mode:
             return []
         key = self.comparison.view_key(index)
-        return [Marker(point, label) for point, label in self.landmarks.markers(key)]
+        return [Landmark(point, label) for point, label in self.landmarks.markers(key)]
 
     def set_nudging(self, on: bool) -> None:
         """Keys move the active view's visit (on) or scroll (off)."""

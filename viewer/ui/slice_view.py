@@ -25,17 +25,18 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QWidget
 
+from viewer.display.overlay import (
+    Mark,
+    OverlayStyle,
+    corner_text_marks,
+    edge_letter_marks,
+    render,
+    scale_bar_marks,
+)
 from viewer.state.controller import Frame, ViewController
 from viewer.state.session import LoadStatus
-from viewer.ui.overlay_painting import (
-    TEXT_COLOUR,
-    OverlayStyle,
-    draw_edge_letters,
-    draw_scale_bar,
-    font,
-    shadowed_text,
-)
-from viewer.ui.qt_image import rgba_to_qimage
+from viewer.ui.qt_image import qimage_to_rgba, rgba_to_qimage
+from viewer.ui.theme import overlay_font
 
 WHEEL_STEP = 120
 """angleDelta of one wheel notch (Qt convention: eighths of a degree)."""
@@ -43,16 +44,17 @@ ZOOM_PER_WHEEL_NOTCH = 1.2
 ZOOM_PER_DRAG_PIXEL = 1.01
 
 VIEW_STYLE = OverlayStyle(
-    letter_font_px=17,
+    text_px=13,
+    margin_px=10,
+    letter_px=17,
     letter_margin_px=8,
-    letter_band_px=24,
-    letter_side_px=60,
     bar_max_px=180,
     bar_inset_px=(70, 40),
     bar_tick_px=5,
-    bar_font_px=12,
-    bar_label_box=(40, 24, 18),
+    bar_text_px=12,
+    bar_text_gap_px=7,
 )
+"""The single view is larger than a comparison view: larger letters and scale bar."""
 
 
 @dataclass
@@ -180,40 +182,35 @@ class SliceView(QWidget):
     # --- painting --------------------------------------------------------------------------
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
-        """Draw the slice and its overlays."""
+        """Draw the slice scaled to the view, with the same marks as the comparison views."""
         painter = QPainter(self)
         painter.fillRect(self.rect(), QColor("#000000"))
         frame = self.current_frame()
         if frame is None or self._image is None:
             painter.setPen(QColor("#aab1bd"))
-            painter.setFont(font(14))
+            painter.setFont(overlay_font(14))
             margin = self.rect().adjusted(40, 40, -40, -40)
             flags = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap
             painter.drawText(margin, flags, self.placeholder_text())
             return
         scale, rect = self._scale_and_rect(frame)
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
-        painter.drawImage(rect, self._image, QRectF(self._image.rect()))
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        draw_edge_letters(painter, frame.letters, self.width(), self.height(), VIEW_STYLE)
-        self._draw_corners(painter, frame)
-        draw_scale_bar(painter, 1.0 / scale, self.width(), self.height(), VIEW_STYLE)
+        image = QImage(self.width(), self.height(), QImage.Format.Format_RGBA8888)
+        image.fill(QColor("#000000"))
+        scaled = QPainter(image)
+        scaled.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+        scaled.drawImage(rect, self._image, QRectF(self._image.rect()))
+        scaled.end()
+        picture = render(qimage_to_rgba(image), self._marks(frame, 1.0 / scale))
+        painter.drawImage(0, 0, rgba_to_qimage(picture))
 
-    def _draw_corners(self, painter: QPainter, frame: Frame) -> None:
-        painter.setFont(font(13))
-        m, w, h = 10, self.width(), self.height()
-        line = painter.fontMetrics().height()
-        left = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
-        right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
-        for i, text in enumerate(frame.corners.get("top_left", [])):
-            shadowed_text(painter, QRectF(m, m + i * line, w / 2, line), left, text, TEXT_COLOUR)
-        for i, text in enumerate(frame.corners.get("top_right", [])):
-            box = QRectF(w / 2, m + i * line, w / 2 - m, line)
-            shadowed_text(painter, box, right, text, TEXT_COLOUR)
-        bottom = frame.corners.get("bottom_left", [])
-        for i, text in enumerate(bottom):
-            box = QRectF(m, h - m - (len(bottom) - i) * line, w / 2, line)
-            shadowed_text(painter, box, left, text, TEXT_COLOUR)
+    def _marks(self, frame: Frame, pixel_mm: float) -> list[Mark]:
+        size = (max(self.height(), 1), max(self.width(), 1))
+        marks: list[Mark] = edge_letter_marks(frame.letters, size, VIEW_STYLE)
+        half = size[1] / 2 - VIEW_STYLE.margin_px
+        for corner in ("top_left", "top_right", "bottom_left"):
+            lines = frame.corners.get(corner, [])
+            marks += corner_text_marks(lines, corner, size, VIEW_STYLE, max_width_px=half)
+        return marks + scale_bar_marks(pixel_mm, size, VIEW_STYLE)
 
     # --- mouse and keys --------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtGui import QColor, QIcon, QPalette, QPixmap
+from PySide6.QtGui import QColor, QFont, QIcon, QPalette, QPixmap
 from PySide6.QtWidgets import QApplication, QLabel
 
 STYLE_SHEET = Path(__file__).resolve().parents[2] / "resources" / "dark.qss"
@@ -53,3 +53,11 @@ def colour_swatch(colour: tuple[int, int, int], size_px: int = 14) -> QIcon:
     pixmap = QPixmap(size_px, size_px)
     pixmap.fill(QColor(*colour))
     return QIcon(pixmap)
+
+
+def overlay_font(pixel_size: int, *, bold: bool = False) -> QFont:
+    """A font of a given pixel size: text over a view must not grow with the desktop font."""
+    result = QFont()
+    result.setPixelSize(pixel_size)
+    result.setBold(bold)
+    return result
