@@ -14,8 +14,17 @@ from viewer.core.transform import Registration, RegistrationState, Transform
 from viewer.core.volume import Volume
 from viewer.display.annotations import format_position
 from viewer.display.linking import grid_point
+from viewer.display.overlay import (
+    CROSSHAIR_COLOUR,
+    LANDMARK_COLOUR,
+    TEXT_COLOUR,
+    ColourBar,
+    Polyline,
+    Text,
+)
 from viewer.state import Session
-from viewer.state.compare_controller import ComparisonController
+from viewer.state.compare_controller import ComparisonController, ViewText
+from viewer.state.pane_overlay import PANE_STYLE, STATE_COLOURS, Landmark, pane_marks
 from viewer.state.registrations import RegistrationStore
 
 D1, D2, D3, D4 = (dt.date(1995, 6, 12), dt.date(1995, 7, 1), dt.date(2002, 8, 14),
@@ -274,3 +283,60 @@ def test_a_thumbnail_is_the_middle_axial_slice_once_loaded(setup):
     assert abs(float(thumb[..., 0][thumb[..., 3] > 0].mean()) - float(expected.mean())) < 12
     ctl.session.set_catalog(ctl.session.catalog)  # nothing loaded any more
     assert ctl.thumbnail("t1c3") is None
+
+
+def test_an_exported_view_names_no_description_and_counts_days(setup):
+    ctl, _ = setup
+    ctl.set_layout("2x2")
+    screen = ctl.frame(0, VIEW).corners["top_left"]
+    assert screen[:2] == ["2003-03-27", "MR  T1 +C"]  # the screen follows the state: dates
+    text = ViewText(descriptions=False, date_format="day")
+    for index in range(3):
+        key = ctl.view_key(index)
+        lines = ctl.frame(index, VIEW, text).corners["top_left"]
+        days = (ctl.session.visit_of(key).date - D1).days
+        assert lines[0] == ("Day 0 (baseline)" if days == 0 else f"Day {days}")
+        assert not any("T1" in line or "Gd" in line for line in lines)
+    ctl.assign(0, "t1c1")
+    assert ctl.frame(0, VIEW, text).corners["top_left"][1] == "MR  contrast-enhanced"
+    assert ctl.frame(0, VIEW).corners["top_left"][1:3] == ["MR  T1 post", "Contrast: Gd"]
+    ctl.set_pair_mode("checkerboard", (0, 1))
+    names = ctl.frame(0, VIEW, text).corners["top_left"][-1]
+    assert "⇄" in names and "T1" not in names and "Day 0 (baseline)" in names
+
+
+def test_the_marks_of_a_view_follow_its_frame(setup):
+    ctl, volumes = setup
+    register_visit_4(ctl)
+    frame = ctl.frame(0, (300, 400))
+    marks = pane_marks(frame)
+    texts = {m.text: m for m in marks if isinstance(m, Text)}
+    # the registration line in its state's colour, the others in the text colour
+    state_line = frame.corners["top_left"][-1]
+    assert texts[state_line].colour == STATE_COLOURS[frame.registration]
+    assert texts[frame.corners["bottom_left"][0]].colour == TEXT_COLOUR
+    assert {"A", "P", "R", "L"} <= set(texts)
+    crosshair = [m for m in marks if isinstance(m, Polyline) and m.colour == CROSSHAIR_COLOUR]
+    assert len(crosshair) == 4
+    assert not any(
+        isinstance(m, Polyline) and m.colour == CROSSHAIR_COLOUR
+        for m in pane_marks(frame, crosshair=False)
+    )
+    # a landmark on this slice is drawn, one 10 mm off it is not
+    on = np.asarray(ctl.state.crosshair_mm, float)
+    off = on + np.array([0.0, 0.0, 10.0])
+    labelled = pane_marks(frame, landmarks=[Landmark(on, "1"), Landmark(off, "2")])
+    labels = [m.text for m in labelled if isinstance(m, Text) and m.colour == LANDMARK_COLOUR]
+    assert labels == ["1"]
+    # a subtraction draws its colour scale: 200 rows, largest value on top
+    ctl.set_pair_mode("subtraction", (0, 2))
+    frame = ctl.frame(0, (400, 400))
+    (bar,) = [m for m in pane_marks(frame) if isinstance(m, ColourBar)]
+    assert len(bar.colours) == 200 and bar.colours[0][0] > bar.colours[0][2]  # red on top
+    small = ctl.frame(0, (150, 400))  # too short for a scale: none
+    assert not any(isinstance(m, ColourBar) for m in pane_marks(small))
+    # a 2x style scales the crosshair and text but not what they say
+    double = pane_marks(frame, PANE_STYLE.scaled(2))
+    assert [m.text for m in double if isinstance(m, Text)] == [
+        m.text for m in pane_marks(frame) if isinstance(m, Text)
+    ]
