@@ -76,6 +76,11 @@ lesions</b> tab subtracts the previous visit and lists new enhancement to confir
 <p>Pair modes draw two views in the first one: <b>fade</b> (slider), <b>checkerboard</b> (square
 size in mm), <b>flicker</b> (two per second), <b>subtraction</b> (later minus earlier after
 intensity normalisation: red brighter later, blue darker, legend in HU or IQR).</p>
+<h3>Exports (Export menu)</h3>
+<p><b>The active view, annotated</b> saves the view exactly as drawn (outlines, calipers and
+their values, letters, scale bar, visit and W/L) at screen size, 2x or 4x for slides;
+<b>Ctrl+Shift+C</b> copies it. Teaching mode is the default for every export: no name, ID,
+dates (Day N instead) or series descriptions; <i>Include patient identity</i> asks first.</p>
 <p>Images follow the radiological convention: the patient's right is on the screen's left in
 axial and coronal views; anterior is up in axial views and on the left in sagittal views. The
 status bar shows the value under the mouse (Hounsfield units for CT) and its position in the
