@@ -38,7 +38,7 @@ def test_measure_json_volumes_diameters_and_the_story_categories(demo_case_saved
     assert code == 0
     report = json.loads(text)
     assert (report["schema"], report["version"], report["criteria"]["key"]) == (
-        "interval-measure", 2, "rano",
+        "interval-measure", 3, "rano",
     )  # fmt: skip
     assert report["baseline"] == "1995-07-01"  # RANO 2010: the first scan after surgery
     for row in report["measurements"]:

@@ -40,7 +40,7 @@ def table_of(opened, privacy):
 def test_json_round_trips_every_measurement_and_response(opened):
     table = table_of(opened, Privacy(real_dates=True))
     parsed = json.loads(json.dumps(as_json(table)))
-    assert (parsed["schema"], parsed["version"]) == ("interval-measure", 2)
+    assert (parsed["schema"], parsed["version"]) == ("interval-measure", 3)
     assert parsed["criteria"]["key"] == "rano" and parsed["baseline"] == "1995-07-01"
     rows = iter(parsed["measurements"])
     count = 0
@@ -116,3 +116,17 @@ def test_teaching_mode_has_no_real_date_uid_or_patient(opened):
     # the reasons name the nadir visit by its day, not its date
     last = parsed["visits"][-1]
     assert any("Day " in reason for reason in last["reasons"])
+
+
+def test_every_column_and_field_is_documented(opened):
+    from tests.conftest import PROJECT_ROOT
+
+    doc = (PROJECT_ROOT / "docs" / "cli-measure.md").read_text(encoding="utf-8")
+    assert '"version": 3' in doc and "version 3" in doc
+    for name in CSV_COLUMNS:
+        assert re.search(rf"(?<![\w\"]){name}\b", doc), name
+    row = as_json(table_of(opened, Privacy()))["measurements"][0]
+    for name in row:
+        assert f'"{name}"' in doc, name
+    # a case saved without provenance: every who/when cell is empty, the source still known
+    assert row["outline_drawn_by"] is None and row["diameters_source"] == "automatic"

@@ -4,6 +4,11 @@ Visit labels and dates go through :class:`viewer.export.privacy.Privacy`: in tea
 default) a visit is "Day N" from the case's first visit and no real date is written; a series is
 named by its visit label and series number ("Day 412 S5"), never by its UID or description. Dates
 inside the response's reasons are rewritten the same way.
+
+Each row says who drew the lesion's outline on that series and when, who last edited it, and
+whether its diameters are automatic or hand-measured (by whom, when). Those times are when the
+reader worked (ISO 8601 UTC), never a scan's date, so they stay in teaching mode; the reader's
+name is not the patient's.
 """
 
 from __future__ import annotations
@@ -13,17 +18,18 @@ import datetime as dt
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from viewer.analysis.criteria import Criteria
 from viewer.analysis.measure import LesionMeasurement, is_measurable
 from viewer.analysis.response import Assessment, VisitReading
+from viewer.core.provenance import OutlineProvenance, Stamp
 from viewer.export.privacy import Privacy
 from viewer.state.tracking import Tracking, VisitColumn
 
 SCHEMA = "interval-measure"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 CSV_COLUMNS = (
     "visit",
     "day",
@@ -48,10 +54,36 @@ CSV_COLUMNS = (
     "centroid_reference_z_mm",
     "measurable",
     "target",
+    "outline_drawn_by",
+    "outline_drawn_at_utc",
+    "outline_edited_by",
+    "outline_edited_at_utc",
+    "diameters_source",
+    "diameters_measured_by",
+    "diameters_measured_at_utc",
 )
 """CSV header: one row per lesion and visit; every quantity's unit ends its name."""
 
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+
+
+@dataclass(frozen=True)
+class MeasurementProvenance:
+    """Who made one measurement (a lesion on a series), and when.
+
+    Attributes
+    ----------
+    outline : OutlineProvenance or None
+        Who first drew the outline and who last edited it (None: not recorded).
+    manual : bool
+        The diameters are the reader's hand-measured calipers, not the automatic ones.
+    calipers : Stamp or None
+        Who laid the hand-measured calipers, and when (None: automatic, or not recorded).
+    """
+
+    outline: OutlineProvenance | None
+    manual: bool = False
+    calipers: Stamp | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +106,8 @@ class CaseTable:
         The case's first visit: "Day 0".
     series_numbers : dict of str to int or None
         Series key -> DICOM SeriesNumber.
+    provenance : dict of (str, int) to MeasurementProvenance
+        By (series key, lesion number), for every measurement in ``columns``.
     """
 
     criteria: Criteria
@@ -84,6 +118,11 @@ class CaseTable:
     privacy: Privacy
     first_date: dt.date | None
     series_numbers: dict[str, int | None]
+    provenance: dict[tuple[str, int], MeasurementProvenance] = field(default_factory=dict)
+
+    def made_by(self, key: str, number: int) -> MeasurementProvenance:
+        """Who made a lesion's measurement on a series (nothing recorded when unknown)."""
+        return self.provenance.get((key, number), MeasurementProvenance(None))
 
     def visit_label(self, date: dt.date) -> str:
         """A date as the export shows it ("Day 412" in teaching mode)."""
@@ -134,6 +173,16 @@ def case_table(
         Series key -> SeriesNumber, for series labels ("Day 412 S5").
     """
     columns, readings, assessment = tracking.assess()
+    notes, calipers = tracking.annotations, tracking.calipers
+    provenance = {
+        (column.series_key, number): MeasurementProvenance(
+            notes.outline_provenance(column.series_key, number),
+            number in calipers.manuals(column.series_key),
+            calipers.stamp(column.series_key, number),
+        )
+        for column in columns
+        for number in column.measurements
+    }
     return CaseTable(
         criteria=tracking.criteria,
         columns=tuple(columns),
@@ -143,6 +192,7 @@ def case_table(
         privacy=privacy,
         first_date=columns[0].date if columns else None,
         series_numbers=dict(series_numbers or {}),
+        provenance=provenance,
     )
 
 
@@ -182,6 +232,26 @@ def _row(
         "measurable": measurable,
         "measurable_reason": table.text(why),
         "target": target,
+        **_provenance_columns(table.made_by(column.series_key, number), d is not None),
+    }
+
+
+def _provenance_columns(made: MeasurementProvenance, measured: bool) -> dict[str, Any]:
+    """Who and when, as the rows show it: names, ISO 8601 UTC times, None when not recorded.
+
+    Not passed through :meth:`CaseTable.text`: these are the reader's working times, not scan
+    dates, and must not be rewritten as visit labels.
+    """
+    outline = made.outline
+    calipers = made.calipers if made.manual else None
+    return {
+        "outline_drawn_by": None if outline is None else outline.drawn.reader,
+        "outline_drawn_at_utc": None if outline is None else outline.drawn.iso,
+        "outline_edited_by": None if outline is None else outline.edited.reader,
+        "outline_edited_at_utc": None if outline is None else outline.edited.iso,
+        "diameters_source": ("manual" if made.manual else "automatic") if measured else None,
+        "diameters_measured_by": None if calipers is None else calipers.reader,
+        "diameters_measured_at_utc": None if calipers is None else calipers.iso,
     }
 
 
@@ -191,7 +261,7 @@ def number_or_none(value: float | None) -> float | None:
 
 
 def as_json(table: CaseTable) -> dict[str, Any]:
-    """The measurements and the response as the documented JSON object (schema version 2)."""
+    """The measurements and the response as the documented JSON object (schema version 3)."""
     criteria = table.criteria
     assessment = table.assessment
     visits = []

@@ -15,8 +15,9 @@ the manifest that references them is renamed into place, so whatever moment a sa
 the folder holds either the old or the new manifest and every file it names.
 
 Label maps are strict (a damaged one refuses the case); an undo history is a convenience (a damaged
-or stale one is dropped with a warning). Outlines drawn on another grid than the loaded series are
-refused for that series alone, and carried unchanged into the next save.
+or stale one is dropped with a warning), and so is the record of who drew the outlines and when.
+Outlines drawn on another grid than the loaded series are refused for that series alone, and
+carried unchanged into the next save.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ import numpy as np
 
 from viewer.core.history import EditHistory
 from viewer.core.lesions import Lesion, LesionKind, LesionSet
+from viewer.core.provenance import CaseProvenance
 from viewer.core.transform import Registration, RegistrationState, Transform
 from viewer.core.volume import Volume
 from viewer.errors import CaseFileError, IntervalError, SaveError
@@ -195,6 +197,9 @@ class Case:
     warnings : list of str
         Non-fatal problems found while loading (e.g. a damaged undo history that was dropped),
         each naming the file and the reason.
+    provenance : CaseProvenance
+        Who drew each outline and when, and each undo step's share of it (the steps of a series
+        aligned with its history in ``histories``). Empty for cases saved before it was recorded.
     """
 
     series: dict[str, SeriesRecord] = field(default_factory=dict)
@@ -209,6 +214,7 @@ class Case:
     refused: dict[str, str] = field(default_factory=dict)
     refused_outlines: dict[str, RefusedOutlines] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    provenance: CaseProvenance = field(default_factory=CaseProvenance)
 
 
 class _StoredFiles(NamedTuple):
@@ -290,9 +296,15 @@ def _check_case(case: Case) -> None:
             raise ValueError(
                 f"label map of {key!r} has shape {np.shape(labels)}, series {record.shape}"
             )
-    for key in case.histories:
+    for key, history in case.histories.items():
         if key not in case.labels:
             raise ValueError(f"undo history for series {key!r}, which has no label map")
+        steps = case.provenance.steps.get(key)
+        if steps is not None and len(steps) != len(history.steps):
+            raise ValueError(
+                f"the undo history of {key!r} has {len(history.steps)} steps, its provenance "
+                f"{len(steps)}"
+            )
     for key, refused in case.refused_outlines.items():
         if key in case.labels:
             raise ValueError(
@@ -483,6 +495,7 @@ def _manifest_bytes(case: Case, stored: Mapping[str, _StoredFiles]) -> bytes:
         "notes": dict(case.notes),
         "layout": case.layout,
         "assessment": case.assessment,
+        "provenance": _provenance_json(case, stored),
     }
     document = {
         "format": FORMAT_NAME,
@@ -492,6 +505,19 @@ def _manifest_bytes(case: Case, stored: Mapping[str, _StoredFiles]) -> bytes:
         "checksum": _checksum(content),
     }
     return json.dumps(document, indent=1, allow_nan=False).encode("utf-8")
+
+
+def _provenance_json(case: Case, stored: Mapping[str, _StoredFiles]) -> dict[str, Any]:
+    """Who drew what: only for outlines written, and undo steps only with their history."""
+    provenance = CaseProvenance(
+        case.provenance.outlines,
+        {
+            key: steps
+            for key, steps in case.provenance.steps.items()
+            if key in stored and stored[key].history is not None
+        },
+    )
+    return provenance.to_json(lambda key: key in stored)
 
 
 def _label_map_json(key: str, files: _StoredFiles) -> dict[str, str]:
@@ -621,6 +647,7 @@ def _load_manifest(folder: Path, name: str, volumes: Mapping[str, Volume] | None
     volumes = volumes or {}
     for key, files in stored.items():
         _load_outlines(case, folder, key, files, volumes.get(key))
+    case.provenance = _read_provenance(content.get("provenance"), case, stored, path)
     for key, record in case.series.items():
         volume = volumes.get(key)
         mismatch = None if volume is None or key in stored else geometry_mismatch(record, volume)
@@ -664,6 +691,41 @@ def _load_outlines(
         None if history_data is None else files.history,
         history_data,
     )
+
+
+def _read_provenance(
+    data: Any, case: Case, stored: Mapping[str, _StoredFiles], path: Path
+) -> CaseProvenance:
+    """Who drew what, as far as it fits the outlines and histories loaded.
+
+    Absent (a case saved before it was recorded) means "not recorded"; a damaged record is
+    dropped with a warning, never refusing the case.
+    """
+    if data is None:
+        return CaseProvenance()
+    try:
+        provenance = CaseProvenance.from_json(data)
+    except ValueError as exc:
+        case.warnings.append(
+            f"{path}: who drew and measured the outlines, and when, was dropped ({exc}); the "
+            "outlines are kept"
+        )
+        return CaseProvenance()
+    outlines = {k: v for k, v in provenance.outlines.items() if k[0] in stored}
+    steps = {}
+    for key, entries in provenance.steps.items():
+        history = case.histories.get(key)
+        refused = case.refused_outlines.get(key)
+        if history is not None and len(entries) == len(history.steps):
+            steps[key] = entries
+        elif refused is not None and refused.history_data is not None:
+            steps[key] = entries  # carried unchecked, like the refused history itself
+        elif history is not None:
+            case.warnings.append(
+                f"{path}: the undo steps of series {key} lost who made them ({len(entries)} "
+                f"recorded for {len(history.steps)} steps); undo still works"
+            )
+    return CaseProvenance(outlines, steps)
 
 
 def _read_file(path: Path, what: str) -> bytes:

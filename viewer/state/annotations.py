@@ -4,6 +4,13 @@ Every edit goes through :class:`Annotations`, which keeps each series' :class:`E
 the case dirty and tells observers which series changed. Edits never touch another lesion's
 voxels: painting lesion 1 over lesion 2 leaves lesion 2 alone, and the eraser removes only the
 lesion being edited, so a slip of the brush cannot silently damage a neighbouring outline.
+
+Every edit is stamped with the session's reader and the time (:mod:`viewer.core.provenance`):
+per series and lesion, who first drew the outline and who last changed it. Each undo step keeps
+the provenance of the lesions it changed before and after it, so undo returns to the provenance
+of the outline it brings back (never leaving a later "edited" time than that outline's) and redo
+to the one the step made. Deleting a lesion, or undoing its first stroke on a series, forgets it
+there; an outline erased by hand keeps its first "drawn" time if it is drawn again.
 """
 
 from __future__ import annotations
@@ -15,8 +22,14 @@ import numpy as np
 from psygnal import Signal, evented
 
 from viewer.core.geometry import bounding_box
-from viewer.core.history import EditHistory
+from viewer.core.history import Edit, EditHistory
 from viewer.core.lesions import Lesion, LesionKind, LesionSet, palette_colour
+from viewer.core.provenance import (
+    CaseProvenance,
+    OutlineProvenance,
+    Reader,
+    StepProvenance,
+)
 from viewer.core.volume import Volume
 from viewer.display.labels import blend, label_slice, overlay_rgba
 from viewer.display.slicing import PlaneGrid
@@ -89,8 +102,26 @@ class _Stroke:
     dabs: list[tuple[Box, np.ndarray]] = field(default_factory=list)
 
 
+def _label_values(values: np.ndarray) -> set[int]:
+    """The distinct label values of a uint16 array, by table lookup (no sort of millions)."""
+    if values.size == 0:
+        return set()
+    low, high = int(values.min()), int(values.max())
+    if low == high:
+        return {low}
+    seen = np.zeros(high + 1, dtype=bool)
+    seen[values] = True
+    return set(np.flatnonzero(seen).tolist())
+
+
 class Annotations:
-    """Lesions and label maps of the open case, with per-series undo.
+    """Lesions and label maps of the open case, with per-series undo and provenance.
+
+    Parameters
+    ----------
+    reader : Reader, optional
+        Who is outlining, and the clock edits are stamped with (by default the login name and
+        the system clock). ``reader.name`` may be changed at any time; later edits carry it.
 
     Signals
     -------
@@ -112,7 +143,8 @@ class Annotations:
     dirty_changed = Signal(bool)
     edited = Signal()
 
-    def __init__(self) -> None:
+    def __init__(self, reader: Reader | None = None) -> None:
+        self.reader = reader if reader is not None else Reader()
         self.lesions = LesionSet()
         self.style = OverlayStyle()
         self.active: int | None = None
@@ -125,6 +157,9 @@ class Annotations:
         self._dirty = False
         # deleted lesions, so undoing the deletion of their outlines brings them back whole
         self._deleted: dict[int, Lesion] = {}
+        self._provenance: dict[tuple[str, int], OutlineProvenance] = {}
+        # per series, each undo step's provenance change (steps are compared by identity)
+        self._step_provenance: dict[str, dict[Edit, StepProvenance]] = {}
 
     # --- state -----------------------------------------------------------------------------
 
@@ -157,13 +192,27 @@ class Annotations:
         histories: dict[str, EditHistory],
         *,
         dirty: bool = False,
+        provenance: CaseProvenance | None = None,
     ) -> None:
-        """Replace everything with a loaded case (or a recovered journal)."""
+        """Replace everything with a loaded case (or a recovered journal).
+
+        ``provenance`` is the case's (None: nothing recorded). A history's step provenance is
+        used only when it has one entry per step of that history.
+        """
         self._stroke = None
         self._proposal = None
         self.lesions = lesions
         self._labels = {k: np.array(v, dtype=np.uint16) for k, v in labels.items()}
         self._histories = {k: h for k, h in histories.items() if k in self._labels}
+        provenance = provenance or CaseProvenance()
+        self._provenance = {k: v for k, v in provenance.outlines.items() if k[0] in self._labels}
+        self._step_provenance = {}
+        for key, history in self._histories.items():
+            steps = provenance.steps.get(key)
+            if steps is not None and len(steps) == len(history.steps):
+                self._step_provenance[key] = {
+                    edit: step for edit, step in zip(history.steps, steps, strict=True) if step
+                }
         self._scratch.clear()
         self._deleted.clear()
         self.active = next(iter(lesions), None).number if len(lesions) else None
@@ -187,6 +236,8 @@ class Annotations:
         self._labels.pop(key, None)
         self._histories.pop(key, None)
         self._scratch.pop(key, None)
+        self._step_provenance.pop(key, None)
+        self._provenance = {k: v for k, v in self._provenance.items() if k[0] != key}
         self.labels_changed.emit(key)
 
     def labels(self, key: str) -> np.ndarray | None:
@@ -207,6 +258,19 @@ class Annotations:
     def history(self, key: str) -> EditHistory | None:
         """A series' undo history, or None before its first edit."""
         return self._histories.get(key)
+
+    def outline_provenance(self, key: str, lesion: int) -> OutlineProvenance | None:
+        """Who first drew a lesion on a series and who last changed it (None: not recorded)."""
+        return self._provenance.get((key, lesion))
+
+    def provenance(self) -> CaseProvenance:
+        """Every outline's provenance, and each undo step's, aligned with :meth:`histories`."""
+        steps = {}
+        for key, history in self._histories.items():
+            known = self._step_provenance.get(key, {})
+            if known:
+                steps[key] = [known.get(edit) for edit in history.steps]
+        return CaseProvenance(dict(self._provenance), steps)
 
     def _ensure(self, key: str, shape: tuple[int, int, int]) -> np.ndarray:
         labels = self._labels.get(key)
@@ -277,7 +341,7 @@ class Annotations:
         before = region.copy()
         region[moving[box]] = target
         name, into = self.lesions[source].name, self.lesions[target].name
-        self._record(key, box, before, f"Relink {name} to {into}")
+        self._record(key, box, before, f"Relink {name} to {into}", gone=(source,))
         return box
 
     def set_active(self, number: int | None) -> None:
@@ -484,21 +548,65 @@ class Annotations:
             if mode == "replace":
                 region[own[box] & ~inside] = 0
             region[inside & (region == 0)] = lesion
-        if self._record(key, box, before, description) is None:
+        if self._record(key, box, before, description, gone=(lesion,) if empty else ()) is None:
             return None
         return box
 
     # --- undo ------------------------------------------------------------------------------
 
-    def _record(self, key: str, box: Box, before: np.ndarray, description: str) -> object:
+    def _record(
+        self,
+        key: str,
+        box: Box,
+        before: np.ndarray,
+        description: str,
+        *,
+        gone: Collection[int] = (),
+    ) -> Edit | None:
+        """Record an edit made in place, stamp it; ``gone``: lesions it took off the series."""
         labels = self._labels[key]
         history = self._histories.setdefault(key, EditHistory())
         edit = history.record(labels, box, before, description)
         if edit is not None:
+            self._stamp(key, history, edit, gone)
             self._set_dirty(True)
             self.labels_changed.emit(key)
             self.edited.emit()
         return edit
+
+    def _stamp(self, key: str, history: EditHistory, edit: Edit, gone: Collection[int]) -> None:
+        """Give the lesions an edit changed their new provenance, and keep it with the step."""
+        changed = edit.before != edit.after
+        old, new = edit.before[changed], edit.after[changed]
+        numbers = (_label_values(old) | _label_values(new)) - {0}
+        relinked = (old != 0) & (new != 0)  # voxels one lesion took from another (a relink)
+        stamp = self.reader.stamp()
+        step: StepProvenance = {}
+        for number in sorted(numbers):
+            was = self._provenance.get((key, number))
+            if number in gone:
+                step[number] = (was, None)
+                continue
+            drawn = was.drawn if was is not None else stamp
+            given = _label_values(old[relinked & (new == number)]) if relinked.any() else set()
+            for source in filter(None, (self._provenance.get((key, n)) for n in given)):
+                # the voxels were drawn when the lesion they came from was
+                if source.drawn.at_utc < drawn.at_utc:
+                    drawn = source.drawn
+            step[number] = (was, OutlineProvenance(drawn, stamp))
+        self._apply_provenance(key, step, after=True)
+        live = set(history.steps)  # steps dropped off the history, or its redo branch, go
+        steps = self._step_provenance.setdefault(key, {})
+        self._step_provenance[key] = {e: s for e, s in steps.items() if e in live}
+        self._step_provenance[key][edit] = step
+
+    def _apply_provenance(self, key: str, step: StepProvenance, *, after: bool) -> None:
+        for number, change in step.items():
+            record = change[1] if after else change[0]
+            if record is None:
+                self._provenance.pop((key, number), None)
+            else:
+                self._provenance[(key, number)] = record
 
     def undo(self, key: str) -> str | None:
         """Undo the newest edit on a series; returns its description (None: nothing to undo)."""
@@ -518,6 +626,9 @@ class Annotations:
         edit = history.undo(labels) if undo else history.redo(labels)
         if edit is None:
             return None
+        step = self._step_provenance.get(key, {}).get(edit)
+        if step is not None:
+            self._apply_provenance(key, step, after=not undo)
         self._bring_back_lesions(labels[edit.slices])
         self._set_dirty(True)
         self.labels_changed.emit(key)

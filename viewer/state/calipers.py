@@ -31,6 +31,7 @@ from psygnal import Signal
 from viewer.analysis.measure import Diameters, LesionMeasurement, is_axial, true_axial_grid
 from viewer.core.geometry import apply_affine
 from viewer.core.lesions import MAX_LESION_NUMBER
+from viewer.core.provenance import Reader, Stamp
 
 HANDLES = ("long0", "long1", "perp0", "perp1")
 """The four end handles, in the order :func:`on_screen` returns them."""
@@ -393,9 +394,15 @@ def override_measurement(
 
 
 class CaliperStore:
-    """The reader's caliper overrides of the open case, by series and lesion.
+    """The reader's caliper overrides of the open case, by series and lesion, with who and when.
 
     Saved in the case's ``assessment["calipers"]`` (:meth:`to_json`, :meth:`restore`).
+
+    Parameters
+    ----------
+    reader : Reader, optional
+        Who measures, and the clock overrides are stamped with (by default the login name and
+        the system clock); :class:`~viewer.state.case_session.CaseSession` shares the outlines'.
 
     Signals
     -------
@@ -405,8 +412,10 @@ class CaliperStore:
 
     changed = Signal(str)
 
-    def __init__(self) -> None:
+    def __init__(self, reader: Reader | None = None) -> None:
+        self.reader = reader if reader is not None else Reader()
         self._manual: dict[tuple[str, int], Caliper] = {}
+        self._stamps: dict[tuple[str, int], Stamp] = {}
 
     @staticmethod
     def automatic(key: str, lesion: int, diameters: Diameters) -> Caliper:
@@ -428,16 +437,23 @@ class CaliperStore:
             return None
 
     def override(self, caliper: Caliper) -> None:
-        """Keep a caliper as the reader's measurement of its lesion on its series."""
+        """Keep a caliper as the reader's measurement of its lesion on its series, stamped."""
         if not 1 <= caliper.lesion <= MAX_LESION_NUMBER:
             raise ValueError(f"lesion number {caliper.lesion} outside 1..{MAX_LESION_NUMBER}")
-        self._manual[(caliper.series_key, caliper.lesion)] = replace(caliper, manual=True)
+        where = (caliper.series_key, caliper.lesion)
+        self._manual[where] = replace(caliper, manual=True)
+        self._stamps[where] = self.reader.stamp()
         self.changed.emit(caliper.series_key)
 
     def reset(self, key: str, lesion: int) -> None:
         """Back to the automatic measurement ("Reset to automatic")."""
+        self._stamps.pop((key, lesion), None)
         if self._manual.pop((key, lesion), None) is not None:
             self.changed.emit(key)
+
+    def stamp(self, key: str, lesion: int) -> Stamp | None:
+        """Who hand-measured a lesion on a series, and when (None: automatic, or not recorded)."""
+        return self._stamps.get((key, lesion))
 
     def manual(self, key: str, lesion: int) -> Caliper | None:
         """The reader's override of a lesion on a series, or None."""
@@ -454,21 +470,29 @@ class CaliperStore:
         return {n: c for (k, n), c in self._manual.items() if k == key}
 
     def to_json(self) -> dict[str, Any]:
-        """The overrides as JSON values: ``{"manual": [{series, lesion, long_ends_mm, ...}]}``."""
-        return {
-            "manual": [
-                {
-                    "series": c.series_key,
-                    "lesion": c.lesion,
-                    "long_ends_mm": [p.tolist() for p in c.long_ends_mm],
-                    "perp_ends_mm": [p.tolist() for p in c.perp_ends_mm],
-                }
-                for c in self._manual.values()
-            ]
-        }
+        """The overrides as JSON values: ``{"manual": [{series, lesion, long_ends_mm, ...}]}``.
+
+        Each entry also has ``measured_by`` and ``measured_at`` (ISO 8601 UTC) when known.
+        """
+        entries = []
+        for where, c in self._manual.items():
+            entry: dict[str, Any] = {
+                "series": c.series_key,
+                "lesion": c.lesion,
+                "long_ends_mm": [p.tolist() for p in c.long_ends_mm],
+                "perp_ends_mm": [p.tolist() for p in c.perp_ends_mm],
+            }
+            stamp = self._stamps.get(where)
+            if stamp is not None:
+                entry["measured_by"], entry["measured_at"] = stamp.reader, stamp.iso
+            entries.append(entry)
+        return {"manual": entries}
 
     def restore(self, data: dict[str, Any]) -> None:
         """Replace every override with those saved (``{}``: none).
+
+        Entries without ``measured_by`` and ``measured_at`` (saved before they were recorded)
+        restore with no stamp.
 
         Raises
         ------
@@ -478,6 +502,7 @@ class CaliperStore:
         if not isinstance(data, dict) or not isinstance(data.get("manual", []), list):
             raise ValueError("calipers must be an object with a list of manual calipers")
         restored: dict[tuple[str, int], Caliper] = {}
+        stamps: dict[tuple[str, int], Stamp] = {}
         for i, item in enumerate(data.get("manual", [])):
             try:
                 key, lesion = item["series"], item["lesion"]
@@ -494,9 +519,11 @@ class CaliperStore:
                     _pair(item["perp_ends_mm"]),
                     manual=True,
                 )
+                if "measured_by" in item or "measured_at" in item:
+                    stamps[(key, lesion)] = Stamp.parse(item["measured_by"], item["measured_at"])
             except (KeyError, TypeError, ValueError) as exc:
                 raise ValueError(f"manual caliper {i + 1}: {exc}") from exc
-        self._manual = restored
+        self._manual, self._stamps = restored, stamps
         self.changed.emit("")
 
 

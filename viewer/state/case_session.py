@@ -2,8 +2,12 @@
 
 A case lives in a folder next to the images (``<images>.interval``), or in the user's data folder
 when the images sit somewhere read-only. :class:`CaseSession` builds the :class:`Case` from the
-live state (outlines, lesions, undo, registrations, layout), saves it atomically, autosaves it to
-the recovery journal, and puts a loaded case back into the live state.
+live state (outlines, lesions, undo, registrations, layout, who drew and measured what), saves it
+atomically, autosaves it to the recovery journal, and puts a loaded case back into the live state.
+
+The session carries one reader (:class:`~viewer.core.provenance.Reader`): outlines and hand
+measurements are stamped with its name, by default the login name; :meth:`CaseSession.set_reader`
+changes it (e.g. from a name the reader types in).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from viewer.core.lesions import LesionSet
+from viewer.core.provenance import CaseProvenance, Reader
 from viewer.core.transform import RegistrationState
 from viewer.core.volume import Volume
 from viewer.errors import CaseFileError
@@ -120,7 +125,8 @@ class CaseSession:
     comparison : ComparisonController
         Its registrations and view state are saved with the case and restored from it.
     tracking : Tracking, optional
-        Its criteria, baseline, targets and treatment events are saved with the case.
+        Its criteria, baseline, targets and treatment events are saved with the case. Its
+        calipers are stamped by the outlines' reader from now on (one reader per session).
     """
 
     def __init__(
@@ -132,6 +138,8 @@ class CaseSession:
         self.annotations = annotations
         self.comparison = comparison
         self.tracking = tracking
+        if tracking is not None:
+            tracking.calipers.reader = annotations.reader
         self.folder: Path | None = None
         self.lock: CaseLock | None = None
         self.journal: RecoveryJournal | None = None
@@ -140,6 +148,21 @@ class CaseSession:
         self.refused: dict[str, str] = {}
         """Series whose saved outlines do not fit the loaded image, with the reason."""
         self._case: Case | None = None  # the case as loaded: what we do not edit is kept
+
+    @property
+    def reader(self) -> Reader:
+        """Who is working: outlines and hand measurements are stamped with this reader."""
+        return self.annotations.reader
+
+    def set_reader(self, name: str) -> None:
+        """Stamp later outlines and hand measurements with this name (the UI's hook).
+
+        Raises
+        ------
+        ValueError
+            The name is empty.
+        """
+        self.annotations.reader.name = name
 
     @property
     def read_only(self) -> bool:
@@ -216,6 +239,7 @@ class CaseSession:
             {k: v for k, v in case.labels.items() if k in self.records},
             dict(case.histories),
             dirty=dirty,
+            provenance=case.provenance,
         )
         self._restore_registrations(case)
         self._restore_layout(case.layout)
@@ -335,6 +359,11 @@ class CaseSession:
             assessment=self._assessment(),
         )
         case.histories = {k: h for k, h in notes.histories().items() if k in series}
+        live = notes.provenance()
+        case.provenance = CaseProvenance(
+            {k: v for k, v in live.outlines.items() if k[0] in series},
+            {k: v for k, v in live.steps.items() if k in case.histories},
+        )
         self._keep_refused(case)
         return case
 
@@ -359,6 +388,11 @@ class CaseSession:
                 case.labels[key] = old.labels[key]
                 if key in old.histories:
                     case.histories[key] = old.histories[key]
+                    if key in old.provenance.steps:
+                        case.provenance.steps[key] = old.provenance.steps[key]
+                case.provenance.outlines.update(
+                    (k, v) for k, v in old.provenance.outlines.items() if k[0] == key
+                )
 
     # --- saving ----------------------------------------------------------------------------
 

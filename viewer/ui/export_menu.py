@@ -55,7 +55,8 @@ def snapshot_tracking(
     lesions = LesionSet(
         list(tracking.annotations.lesions), tracking.annotations.lesions.next_number
     )
-    notes.restore(lesions, {k: v.copy() for k, v in tracking.annotations.label_maps().items()}, {})
+    labels = {k: v.copy() for k, v in tracking.annotations.label_maps().items()}
+    notes.restore(lesions, labels, {}, provenance=tracking.annotations.provenance())
     volumes = {k: found.volume for k in records if (found := comparison.loaded(k)) is not None}
     matrices = {k: comparison.registrations.patient2reference(k) for k in records}
     catalog = comparison.session.catalog
