@@ -17,7 +17,7 @@ import SimpleITK as sitk
 from tests.conftest import SAMPLE_SCANS
 from tests.dicom_factory import ramp_volume, write_series
 from viewer.core.geometry import LPS2RAS, apply_affine
-from viewer.core.lesions import LesionSet
+from viewer.core.lesions import LesionKind, LesionSet
 from viewer.core.transform import Registration, RegistrationState, Transform
 from viewer.core.volume import Volume
 from viewer.errors import IntervalError
@@ -146,9 +146,51 @@ def test_seg_round_trips_voxel_identical_per_lesion(canary_series, tmp_path):
     seg = hd.seg.segread(path)
     assert [s.SegmentLabel for s in seg.SegmentSequence] == ["L1 frontal", "L4 occipital"]
     item = seg.SegmentSequence[0]
-    assert item.SegmentedPropertyTypeCodeSequence[0].CodeValue == "108369006"
+    kind = item.SegmentedPropertyTypeCodeSequence[0]
+    assert (kind.CodeValue, kind.CodingSchemeDesignator) == ("C113842", "NCIt")  # enhancing
     assert item.SegmentedPropertyCategoryCodeSequence[0].CodeValue == "49755003"
     assert item.SegmentAlgorithmType == "MANUAL"
+
+
+KIND_CODES = {
+    # lesion kind: (category code, type code, type scheme), from DICOM PS3.16 CID 7150/7168/7192
+    LesionKind.ENHANCING: ("49755003", "C113842", "NCIt"),
+    LesionKind.NON_ENHANCING: ("49755003", "C81175", "NCIt"),
+    LesionKind.NECROSIS: ("49755003", "6574001", "SCT"),
+    LesionKind.RESECTION_CAVITY: ("91723000", "91806002", "SCT"),
+}
+
+
+def test_seg_codes_each_lesion_by_its_kind_and_passes_dciodvfy(canary_series, tmp_path):
+    entry, _, _ = canary_series
+    lesions = LesionSet()
+    labels = np.zeros((5, 12, 14), np.uint16)
+    for index, kind in enumerate(KIND_CODES):
+        number = lesions.add(f"{kind.value} region", kind).number
+        labels[index, 2:6, 3 + 2 * index : 5 + 2 * index] = number
+    path = export_dicom_seg(labels, lesions, entry.paths, tmp_path / "k.dcm", privacy=Privacy())
+    seg = hd.seg.segread(path)
+    got = {}
+    for item in seg.SegmentSequence:
+        category = item.SegmentedPropertyCategoryCodeSequence[0]
+        kind = item.SegmentedPropertyTypeCodeSequence[0]
+        assert category.CodingSchemeDesignator == "SCT"
+        got[item.SegmentLabel] = (category.CodeValue, kind.CodeValue, kind.CodingSchemeDesignator)
+    assert got == {f"{kind.value} region": codes for kind, codes in KIND_CODES.items()}
+    # highdicom's own reading of the segment descriptions agrees
+    described = {
+        seg.get_segment_description(n).segment_label: seg.get_segment_description(n)
+        for n in range(1, 5)
+    }
+    necrosis = described["necrosis region"]
+    assert necrosis.segmented_property_type.value == "6574001"
+    assert necrosis.segmented_property_type.meaning == "Necrosis"
+    masks = read_dicom_seg(path)
+    for number in range(1, 5):
+        np.testing.assert_array_equal(masks[number], labels == number)
+    errors, warnings = _dciodvfy(path)
+    assert errors == []
+    print("dciodvfy warnings:", warnings)
 
 
 def test_seg_in_teaching_mode_holds_no_canary(canary_series, tmp_path):

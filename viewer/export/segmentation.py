@@ -5,6 +5,13 @@ series' grid through the registration) with the RAS affine 3D Slicer and ITK-SNA
 objects hold one segment per lesion, reference the source series and, in teaching mode, carry no
 identity: the source datasets are de-identified (:mod:`viewer.export.privacy`) before highdicom
 copies their patient and study modules.
+
+Each segment is coded by its lesion's kind (:data:`SEGMENT_CODES`), with the codes of the DICOM
+standard's context groups for brain lesion segmentation (PS3.16 CID 7168 "Brain Lesion
+Segmentation Types With Necrosis", under the CID 7150 category "Morphologically Abnormal
+Structure"), taken from pydicom's code dictionary rather than typed by hand. The standard has no
+code for a resection cavity: it is coded as the anatomical structure "Body cavity" (CID 7192), the
+nearest standard concept, so no other tool counts it as tumour; its segment label keeps the name.
 """
 
 from __future__ import annotations
@@ -19,11 +26,12 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
 
 import viewer
 from viewer.core.geometry import slice_normal
-from viewer.core.lesions import LesionSet
+from viewer.core.lesions import LesionKind, LesionSet
 from viewer.core.transform import Transform
 from viewer.core.volume import Volume, VolumeMetadata
 from viewer.errors import IntervalError, UnreadableFileError
@@ -33,10 +41,19 @@ from viewer.io.case_file import SeriesRecord
 from viewer.io.nifti import write_nifti
 from viewer.registration.sitk_bridge import resample_onto
 
-MORPHOLOGICALLY_ALTERED_STRUCTURE = Code("49755003", "SCT", "Morphologically Altered Structure")
-"""Segmented property category of every lesion segment."""
-NEOPLASM = Code("108369006", "SCT", "Neoplasm")
-"""Segmented property type of every lesion segment."""
+SEGMENT_CODES: dict[LesionKind, tuple[Code, Code]] = {
+    LesionKind.ENHANCING: (codes.SCT.MorphologicallyAbnormalStructure, codes.NCIt.EnhancingLesion),
+    LesionKind.NON_ENHANCING: (
+        codes.SCT.MorphologicallyAbnormalStructure,
+        codes.NCIt.NonEnhancingLesion,
+    ),
+    LesionKind.NECROSIS: (codes.SCT.MorphologicallyAbnormalStructure, codes.SCT.Necrosis),
+    LesionKind.RESECTION_CAVITY: (codes.SCT.AnatomicalStructure, codes.SCT.BodyCavity),
+}
+"""Lesion kind -> (segmented property category, segmented property type) of its segment:
+SNOMED CT 49755003 with NCIt C113842 "Enhancing Lesion", NCIt C81175 "Non-Enhancing Lesion" or
+SNOMED CT 6574001 "Necrosis" (CID 7168); SNOMED CT 91723000 "Anatomical Structure" with
+91806002 "Body cavity" (CID 7192) for a resection cavity."""
 TRACKING_PREFIX = "Interval lesion "
 """Each segment's TrackingID is this plus the lesion number (its label value in Interval)."""
 SEG_SERIES_NUMBER_OFFSET = 1000
@@ -128,10 +145,9 @@ def export_dicom_seg(
         Lesion number per voxel (0 background) on the grid of the series built from
         ``source_files`` (slices ascending along the slice normal, as ``load_series`` builds it).
     lesions : LesionSet
-        Names of the lesions; every non-zero label value must be one of them. Each lesion present
-        becomes a segment labelled with its name, coded as a Neoplasm (SNOMED CT 108369006) in the
-        category Morphologically Altered Structure (49755003), algorithm type MANUAL, TrackingID
-        ``"Interval lesion <number>"``.
+        Names and kinds of the lesions; every non-zero label value must be one of them. Each
+        lesion present becomes a segment labelled with its name, coded by its kind
+        (:data:`SEGMENT_CODES`), algorithm type MANUAL, TrackingID ``"Interval lesion <number>"``.
     source_files : sequence of path-like
         The classic (single-frame) DICOM files of the series, in any order.
     path : path-like
@@ -186,12 +202,13 @@ def export_dicom_seg(
     for segment_number, lesion_number in enumerate(present, start=1):
         lesion = lesions[lesion_number]
         segments[labels == lesion_number] = segment_number
+        category, kind = SEGMENT_CODES[lesion.kind]
         descriptions.append(
             hd.seg.SegmentDescription(
                 segment_number=segment_number,
                 segment_label=lesion.name[:64] or f"L{lesion_number}",
-                segmented_property_category=MORPHOLOGICALLY_ALTERED_STRUCTURE,
-                segmented_property_type=NEOPLASM,
+                segmented_property_category=category,
+                segmented_property_type=kind,
                 algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
                 tracking_id=f"{TRACKING_PREFIX}{lesion_number}",
                 tracking_uid=uid_map(f"interval-lesion-{lesion_number}-{first.SeriesInstanceUID}"),
