@@ -70,6 +70,8 @@ def case_paths(path: Path) -> tuple[Path, Path]:
 def open_case(path: Path) -> CaseInput:
     """Load the case saved for CASE and build its Tracking (warnings go to standard error).
 
+    Warnings name files relative to the images' folder, never the folders above it.
+
     Raises
     ------
     NoSavedCase
@@ -87,12 +89,15 @@ def open_case(path: Path) -> CaseInput:
                 try:
                     volumes[entry.key] = load_series(entry)
                 except IntervalError as exc:
-                    print_warning(f"{exc} (measured without its intensities)")
+                    print_warning(f"{exc} (measured without its intensities)", [images])
     else:
         catalog = Catalog()
-        print_warning(f"{images}: images not found; visits cannot be dated")
+        print_warning(
+            "the images are not beside the case folder (a folder of its name without "
+            f"{CASE_SUFFIX}); visits cannot be dated"
+        )
     notes = Annotations()
-    notes.restore(case.lesions, case.labels, {})
+    notes.restore(case.lesions, case.labels, {}, provenance=case.provenance)
     transforms = {
         r.series_key: r.transform.moving2reference
         for r in case.registrations

@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         print_error("convert", str(exc))
         return EXIT_FAILED
     for warning in dict.fromkeys(volume.metadata.warnings + entry.warnings):
-        print_warning(warning)
+        print_warning(warning, [args.path])
     slices, rows, columns = volume.shape
     spacing = " x ".join(f"{v:.4g}" for v in volume.spacing[[1, 2, 0]])
     print(

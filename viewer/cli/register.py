@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
             print(file=sys.stderr)  # end the progress line
     for volume, entry in ((fixed, fixed_entry), (moving, moving_entry)):
         for warning in dict.fromkeys(volume.metadata.warnings + entry.warnings):
-            print_warning(warning)
+            print_warning(warning, [args.fixed, args.moving])
     _print_result(result, fixed_entry.description, moving_entry.description, args)
     return EXIT_OK
 

@@ -2,6 +2,10 @@
 
 A :class:`TaskRunner` runs one kind of task at a time: starting a new one cancels the previous,
 and every result carries its task id so a late answer from a superseded task is dropped.
+
+An unexpected failure is logged for diagnosis with its type and where in the code it happened,
+never its message: messages name files, and a file's path often holds a patient's name
+(RELIABILITY D36). The message itself goes to the reader, who opened the file.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import itertools
 import logging
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -48,6 +53,23 @@ def readable_error(exc: BaseException) -> str:
     return f"Unexpected problem ({type(exc).__name__}: {exc}). Please report it."
 
 
+def code_trace(exc: BaseException) -> str:
+    """An exception's type and the code it went through (files, lines, functions), no message.
+
+    Enough to find a bug, and nothing of the data it failed on. Chained causes are included.
+    """
+    parts = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        frames = traceback.extract_tb(current.__traceback__)
+        where = "".join(f"\n  {frame.filename}:{frame.lineno} in {frame.name}" for frame in frames)
+        parts.append(f"{type(current).__module__}.{type(current).__qualname__}{where}")
+        current = current.__cause__ or current.__context__
+    return "\ncaused by ".join(parts)
+
+
 class _Task(QRunnable):
     def __init__(self, task_id: int, work: Work, signals: _TaskSignals) -> None:
         super().__init__()
@@ -70,7 +92,7 @@ class _Task(QRunnable):
             self.signals.cancelled.emit(self.task_id)
         except Exception as exc:  # a worker must report every failure, never die silently
             if not isinstance(exc, IntervalError | OSError):
-                log.exception("task %d failed unexpectedly", self.task_id)
+                log.error("task %d failed unexpectedly: %s", self.task_id, code_trace(exc))
             self.signals.failed.emit(self.task_id, readable_error(exc))
         else:
             if self.cancel_event.is_set():
