@@ -116,7 +116,8 @@ def test_regenerated_case_matches_committed(tmp_path: Path) -> None:
         timeout=600,
     )
     assert result.returncode == 0, result.stderr
-    committed = _files(DEMO)
+    # the reference reading is written by demo_reading.py and checked in tests/teaching
+    committed = [name for name in _files(DEMO) if name != "reference.reading"]
     assert committed == _files(tmp_path)
     for name in committed:
         a, b = DEMO / name, tmp_path / name
