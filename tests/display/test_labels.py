@@ -171,6 +171,19 @@ def test_highlight_draws_the_active_edge_two_pixels_thick():
     np.testing.assert_array_equal(active[thick, :3], np.tile(RED, (32, 1)))
 
 
+def test_a_thicker_edge_grows_inwards_for_a_picture_drawn_larger():
+    labels = np.zeros((10, 10), np.uint16)
+    labels[2:8, 2:8] = 1
+    double = overlay_rgba(labels, {1: RED}, opacity=0.0, outline=False, edge_px=2)
+    thick = np.zeros((10, 10), bool)
+    thick[2:8, 2:8] = True
+    thick[4:6, 4:6] = False  # two pixels of the lesion's own, none outside it
+    np.testing.assert_array_equal(double[..., 3] == 255, thick)
+    assert not double[labels == 0].any()
+    with pytest.raises(ValueError, match="at least 1 pixel"):
+        overlay_rgba(labels, {1: RED}, opacity=0.0, outline=True, edge_px=0)
+
+
 def test_a_lesion_running_off_screen_has_no_edge_on_the_border():
     labels = np.ones((5, 6), np.uint16)
     assert not overlay_rgba(labels, {1: RED}, opacity=0.5, outline=True).any()

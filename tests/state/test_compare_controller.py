@@ -18,6 +18,7 @@ from viewer.display.overlay import (
     CROSSHAIR_COLOUR,
     LANDMARK_COLOUR,
     TEXT_COLOUR,
+    CaliperDrawing,
     ColourBar,
     Polyline,
     Text,
@@ -340,3 +341,51 @@ def test_the_marks_of_a_view_follow_its_frame(setup):
     assert [m.text for m in double if isinstance(m, Text)] == [
         m.text for m in pane_marks(frame) if isinstance(m, Text)
     ]
+
+
+def test_each_outlined_lesion_is_named_on_the_view_unless_a_caliper_names_it(setup):
+    ctl, volumes = setup
+    volume = volumes["t1c1"]
+    ctl.assign(0, "t1c1")
+    notes = ctl.annotations
+    for name in ("L1", "L2"):
+        notes.lesions.add(name)
+    labels = np.zeros(volume.shape, np.uint16)
+    centre = np.array(volume.shape) // 2
+    labels[:, centre[1] - 4 : centre[1], centre[2] - 6 : centre[2] - 2] = 1
+    labels[:, centre[1] + 2 : centre[1] + 5, centre[2] + 2 : centre[2] + 6] = 2
+    notes.restore(notes.lesions, {"t1c1": labels}, {})
+    frame = ctl.frame(0, (300, 400))
+    named = {label.number: label for label in frame.lesion_labels}
+    assert set(named) == {1, 2}
+    # each sits at the top-right corner of its lesion's pixels on the view
+    for number, label in named.items():
+        rows, columns = np.nonzero(frame.rgba[..., :3].any(axis=2) & _lesion_pixels(ctl, number))
+        assert label.row == rows.min() and label.column == columns.max()
+        assert label.colour == notes.colours()[number]
+    texts = [m.text for m in pane_marks(frame) if isinstance(m, Text)]
+    assert "L1" in texts and "L2" in texts
+    caliper = CaliperDrawing(((10.0, 10.0), (20.0, 20.0), (12.0, 18.0), (18.0, 12.0)),
+                             (255, 0, 0), "L1 10.0 × 8.0 mm", False, lesion=1)  # fmt: skip
+    texts = [m.text for m in pane_marks(frame, calipers=[caliper]) if isinstance(m, Text)]
+    assert "L1" not in texts and "L2" in texts and "L1 10.0 × 8.0 mm" in texts
+    notes.style.hidden = {2}
+    assert {label.number for label in ctl.frame(0, (300, 400)).lesion_labels} == {1}
+    # a picture drawn at twice the size draws the outlines twice as thick
+    notes.style.hidden = set()
+    notes.style.outline_only = True
+    one, two = ctl.frame(0, (300, 400)), ctl.frame(0, (600, 800), scale=2)
+    edge_one = (one.rgba[..., :3] == notes.colours()[1]).all(axis=2).sum()
+    edge_two = (two.rgba[..., :3] == notes.colours()[1]).all(axis=2).sum()
+    assert 3.0 < edge_two / edge_one < 5.0  # twice as long and twice as thick
+
+
+def _lesion_pixels(ctl, number: int) -> np.ndarray:
+    """Pixels of a lesion on view 0 (300 x 400), from the label map cut as the view cuts it."""
+    from viewer.state.annotations import outline_slice
+
+    grid = ctl.view_grid(0, (300, 400))
+    frame = ctl.frame(0, (300, 400))
+    found = ctl.loaded("t1c1")
+    cut = outline_slice(ctl.annotations, "t1c1", found.volume, grid, frame.position_mm, None)
+    return cut == number

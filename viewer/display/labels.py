@@ -177,6 +177,7 @@ def overlay_rgba(
     outline: bool,
     hidden: Collection[int] = (),
     highlight: int | None = None,
+    edge_px: int = 1,
 ) -> np.ndarray:
     """Colour a label slice lesion by lesion, as an overlay to draw over the image.
 
@@ -195,7 +196,10 @@ def overlay_rgba(
     hidden : collection of int
         Lesion numbers not to draw; a visible lesion next to a hidden one shows its edge there.
     highlight : int, optional
-        The active lesion: its edge is drawn 2 pixels thick (inwards, on its own pixels).
+        The active lesion: its edge is drawn twice as thick (inwards, on its own pixels).
+    edge_px : int
+        Thickness of the edges in pixels (>= 1), grown inwards: 2 on a picture drawn at twice
+        the screen's size keeps the outline as thick, relative to the image, as on screen.
 
     Returns
     -------
@@ -224,11 +228,19 @@ def overlay_rgba(
         shown = np.ones(size, bool)
         shown[[n for n in hidden if 0 <= n < size]] = False
         labels = np.where(shown[labels], labels, np.uint16(0))
+    if edge_px < 1:
+        raise ValueError(f"edges are at least 1 pixel thick, got {edge_px}")
     opaque = _colour_table(size, colours, 255)
     edges = _edges(labels)
+    inside = labels != 0
+    for _ in range(edge_px - 1):
+        edges = _grow_into(edges, inside)
     if highlight is not None and 0 < highlight < size:
         active = labels == highlight
-        edges |= _grow_into(edges & active, active)
+        thick = edges & active
+        for _ in range(edge_px):
+            thick = _grow_into(thick, active)
+        edges |= thick
     if outline:
         rgba = np.zeros(labels.shape, np.uint32)
     else:
@@ -282,3 +294,38 @@ def blend(rgba_image: np.ndarray, overlay: np.ndarray) -> np.ndarray:
     result = mixed.astype(np.uint8)
     result[..., 3] = rgba_image[..., 3]
     return result
+
+
+def lesion_anchors(
+    label_slice: np.ndarray, hidden: Collection[int] = ()
+) -> dict[int, tuple[int, int]]:
+    """Where to label each lesion on a label slice: the top-right corner of its box.
+
+    Parameters
+    ----------
+    label_slice : ndarray of unsigned int, shape (rows, columns)
+    hidden : collection of int
+        Lesions not shown (and so not labelled).
+
+    Returns
+    -------
+    dict of int to (int, int)
+        Lesion number -> (top row, rightmost column) of its pixels on the slice.
+
+    Examples
+    --------
+    >>> cut = np.zeros((5, 6), np.uint16); cut[1:3, 2:4] = 7; cut[4, 0] = 2
+    >>> lesion_anchors(cut)
+    {2: (4, 0), 7: (1, 3)}
+    """
+    rows, columns = np.nonzero(label_slice)
+    if rows.size == 0:
+        return {}
+    values = label_slice[rows, columns].astype(np.int64)
+    anchors = {}
+    for number in np.unique(values).tolist():
+        if number in hidden:
+            continue
+        mine = values == number
+        anchors[int(number)] = (int(rows[mine].min()), int(columns[mine].max()))
+    return anchors

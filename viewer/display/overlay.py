@@ -471,12 +471,15 @@ class CaliperDrawing:
         E.g. ``"L1 46.6 × 34.3 mm"``.
     dashed : bool
         Hand-edited calipers are dashed.
+    lesion : int
+        The lesion's number (0: a caliper being drawn for no lesion yet).
     """
 
     ends_px: tuple[tuple[float, float], ...]
     colour: tuple[int, int, int]
     label: str
     dashed: bool
+    lesion: int = 0
 
 
 def caliper_marks(caliper: CaliperDrawing, style: OverlayStyle) -> list[Mark]:
@@ -528,3 +531,12 @@ def colour_bar_marks(
         marks.append(Text(left - 6 * style.line_px, y, label, TEXT_COLOUR, style.bar_text_px,
                           anchor="rm", shadow_px=style.shadow_px))  # fmt: skip
     return marks
+
+
+def lesion_name_marks(
+    number: int, colour: tuple[int, int, int], row: int, column: int, style: OverlayStyle
+) -> list[Mark]:
+    """A lesion's name ("L1") in its colour, just above and right of pixel (row, column)."""
+    x = column + 1 + 2 * style.line_px
+    return [Text(x, float(row), f"L{number}", (*colour, 255), style.caliper_text_px, True, "ld",
+                 style.shadow_px)]  # fmt: skip

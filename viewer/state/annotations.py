@@ -663,6 +663,28 @@ class Annotations:
         return [int(n) for n in np.unique(labels) if n]
 
 
+def outline_slice(
+    notes: Annotations,
+    key: str,
+    volume: Volume,
+    grid: PlaneGrid,
+    position_mm: float,
+    patient2reference: np.ndarray | None,
+) -> np.ndarray | None:
+    """A series' label map cut on a view's grid (nearest neighbour), as outlines are drawn.
+
+    None when the series has no outlines (or they belong to another grid).
+
+    Returns
+    -------
+    ndarray of uint16, shape ``grid.shape``, or None
+    """
+    labels = notes.labels(key)
+    if labels is None or labels.shape != volume.shape:
+        return None
+    return label_slice(labels, volume.voxel2patient, grid, position_mm, patient2reference)
+
+
 def draw_outlines(
     rgba: np.ndarray,
     notes: Annotations,
@@ -671,6 +693,9 @@ def draw_outlines(
     grid: PlaneGrid,
     position_mm: float,
     patient2reference: np.ndarray | None,
+    *,
+    edge_px: int = 1,
+    cut: np.ndarray | None = None,
 ) -> np.ndarray:
     """A view's pixels with a series' outlines, and the tool's preview, drawn over them.
 
@@ -686,6 +711,10 @@ def draw_outlines(
     grid, position_mm, patient2reference
         The view's screen grid, its position along the plane axis (mm) and the series'
         registration, exactly as the image was cut.
+    edge_px : int
+        Outline thickness in pixels (2 on a picture drawn at twice the screen's size).
+    cut : ndarray, optional
+        The series' label map already cut on ``grid`` (:func:`outline_slice`), to cut it once.
 
     Returns
     -------
@@ -694,26 +723,29 @@ def draw_outlines(
     style = notes.style
     if not style.visible:
         return rgba
-    labels = notes.labels(key)
-    if labels is not None and labels.shape == volume.shape:
-        cut = label_slice(labels, volume.voxel2patient, grid, position_mm, patient2reference)
-        if cut.any():
-            overlay = overlay_rgba(
-                cut,
-                notes.colours(),
-                opacity=style.opacity,
-                outline=style.outline_only,
-                hidden=style.hidden,
-                highlight=notes.active,
-            )
-            rgba = blend(rgba, overlay)
+    if cut is None:
+        cut = outline_slice(notes, key, volume, grid, position_mm, patient2reference)
+    if cut is not None and cut.any():
+        overlay = overlay_rgba(
+            cut,
+            notes.colours(),
+            opacity=style.opacity,
+            outline=style.outline_only,
+            hidden=style.hidden,
+            highlight=notes.active,
+            edge_px=edge_px,
+        )
+        rgba = blend(rgba, overlay)
     proposal = notes.proposal
     if proposal is not None and proposal.series_key == key:
         mask = proposal.mask.view(np.uint8)
-        cut = label_slice(mask, volume.voxel2patient, grid, position_mm, patient2reference)
-        if cut.any():
+        preview = label_slice(mask, volume.voxel2patient, grid, position_mm, patient2reference)
+        if preview.any():
             overlay = overlay_rgba(
-                cut.astype(np.uint16), {1: PREVIEW_COLOUR}, opacity=PREVIEW_OPACITY, outline=False
+                preview.astype(np.uint16),
+                {1: PREVIEW_COLOUR},
+                opacity=PREVIEW_OPACITY,
+                outline=False,
             )
             rgba = blend(rgba, overlay)
     return rgba

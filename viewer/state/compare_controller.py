@@ -32,6 +32,7 @@ from viewer.display.compare import (
     normalisation,
     subtract,
 )
+from viewer.display.labels import lesion_anchors
 from viewer.display.linking import (
     foreground_box,
     grid_point,
@@ -59,7 +60,7 @@ from viewer.display.window import (
     colorize,
     load_presets,
 )
-from viewer.state.annotations import Annotations, draw_outlines
+from viewer.state.annotations import Annotations, draw_outlines, outline_slice
 from viewer.state.comparison import (
     LAYOUTS,
     MAX_VIEWS,
@@ -160,6 +161,19 @@ SCREEN_TEXT = ViewText()
 """What the screen shows: everything, dates as the user chose."""
 
 
+@dataclass(frozen=True)
+class LesionLabel:
+    """A lesion outlined on a view's slice, named at the top-right corner of its pixels there.
+
+    ``colour`` is 8-bit RGB; ``row`` and ``column`` are that corner's pixel on the view.
+    """
+
+    number: int
+    colour: tuple[int, int, int]
+    row: int
+    column: int
+
+
 @dataclass(frozen=True, eq=False)
 class PaneFrame:
     """Everything one comparison view paints.
@@ -182,6 +196,8 @@ class PaneFrame:
         The shown series' registration state; None for the reference series.
     legend : DivergingScale or None
         The colour scale of a subtraction view.
+    lesion_labels : tuple of LesionLabel
+        Where each outlined lesion on this slice is named.
     """
 
     rgba: np.ndarray
@@ -192,6 +208,7 @@ class PaneFrame:
     corners: dict[str, list[str]]
     registration: RegistrationState | None
     legend: DivergingScale | None = None
+    lesion_labels: tuple[LesionLabel, ...] = ()
 
 
 class ComparisonController:
@@ -748,11 +765,18 @@ class ComparisonController:
         return first, second
 
     def frame(
-        self, index: int, viewport_px: tuple[int, int], text: ViewText = SCREEN_TEXT
+        self,
+        index: int,
+        viewport_px: tuple[int, int],
+        text: ViewText = SCREEN_TEXT,
+        *,
+        scale: int = 1,
     ) -> PaneFrame | None:
         """What view ``index`` paints at ``viewport_px`` (rows, columns); None until loaded.
 
-        ``text`` limits what its corner text says (an export without identity).
+        ``text`` limits what its corner text says (an export without identity); ``scale`` is how
+        many pixels stand for one screen pixel (2 for a picture at twice the screen's size), so
+        outlines are drawn as thick relative to the image as on screen.
         """
         key = self.view_key(index)
         grid = self.view_grid(index, viewport_px)
@@ -766,14 +790,14 @@ class ComparisonController:
         if rgba is None:
             return None
         pair = self.pair_keys()
-        legend = None
+        legend, labels = None, ()
         if pair is not None and index == self.state.pair[0]:
             rgba, legend, pair_lines = self._pair_frame(
                 grid, linked.position_mm, rgba, result, text
             )
         else:
             pair_lines = []
-            rgba = self._with_outlines(key, grid, linked.position_mm, rgba)
+            rgba, labels = self._with_outlines(key, grid, linked.position_mm, rgba, scale)
         corners = self._corners(index, key, grid, linked.position_mm, pair_lines, text)
         registration = (
             None if self.registrations.is_reference(key) else self.registrations.state(key)
@@ -787,17 +811,33 @@ class ComparisonController:
             corners=corners,
             registration=registration,
             legend=legend,
+            lesion_labels=labels,
         )
 
     def _with_outlines(
-        self, key: str, grid: PlaneGrid, position_mm: float, rgba: np.ndarray
-    ) -> np.ndarray:
-        """The view's pixels with the series' outlines (and any tool preview) drawn over."""
+        self, key: str, grid: PlaneGrid, position_mm: float, rgba: np.ndarray, scale: int
+    ) -> tuple[np.ndarray, tuple[LesionLabel, ...]]:
+        """The view's pixels with the series' outlines (and tool preview) drawn over them.
+
+        Also where each outlined lesion is named.
+        """
         found = self.loaded(key)
         if found is None:
-            return rgba
+            return rgba, ()
+        notes = self.annotations
         matrix = self.registrations.patient2reference(key)
-        return draw_outlines(rgba, self.annotations, key, found.volume, grid, position_mm, matrix)
+        cut = outline_slice(notes, key, found.volume, grid, position_mm, matrix)
+        rgba = draw_outlines(rgba, notes, key, found.volume, grid, position_mm, matrix,
+                             edge_px=scale, cut=cut)  # fmt: skip
+        if cut is None or not notes.style.visible:
+            return rgba, ()
+        colours = notes.colours()
+        labels = tuple(
+            LesionLabel(number, colours[number], row, column)
+            for number, (row, column) in lesion_anchors(cut, notes.style.hidden).items()
+            if number in colours
+        )
+        return rgba, labels
 
     def _pair_frame(
         self,

@@ -25,6 +25,7 @@ from viewer.display.overlay import (
     crosshair_marks,
     edge_letter_marks,
     landmark_marks,
+    lesion_name_marks,
     scale_bar_marks,
 )
 from viewer.state.compare_controller import REFERENCE_TEXT, STATE_TEXT, PaneFrame
@@ -102,6 +103,11 @@ def pane_marks(
     marks += _landmark_marks(frame, landmarks, style)
     for caliper in calipers:
         marks += caliper_marks(caliper, style)
+    captioned = {caliper.lesion for caliper in calipers}
+    for lesion in frame.lesion_labels:  # a lesion without a caliper here is named by its outline
+        if lesion.number not in captioned:
+            marks += lesion_name_marks(lesion.number, lesion.colour, lesion.row, lesion.column,
+                                       style)  # fmt: skip
     marks += edge_letter_marks(frame.letters, size, style)
     state_colour = STATE_COLOURS[frame.registration]
     marks += corner_text_marks(

@@ -247,6 +247,7 @@ class CaliperInput:
                 item.colour,
                 caliper_label(item.caliper),
                 item.caliper.manual,
+                item.caliper.lesion or 0,
             )
             for item in self.shown(index, viewport_px)
         ]

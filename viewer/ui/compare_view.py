@@ -148,7 +148,8 @@ class PaneView(QWidget):
             frame = self.current_frame()
         else:
             rows, columns = self.viewport_px()
-            frame = self.controller.frame(self.index, (rows * factor, columns * factor), text)
+            size = (rows * factor, columns * factor)
+            frame = self.controller.frame(self.index, size, text, scale=factor)
         if frame is None:
             return None
         return render(frame.rgba, self._marks(frame, factor, crosshair=crosshair))
