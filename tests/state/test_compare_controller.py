@@ -24,9 +24,22 @@ from viewer.display.overlay import (
     Text,
 )
 from viewer.state import Session
-from viewer.state.compare_controller import ComparisonController, ViewText
+from viewer.state.compare_controller import (
+    REFERENCE_LEGEND,
+    REFERENCE_RGB,
+    ComparisonController,
+    ViewText,
+)
 from viewer.state.pane_overlay import PANE_STYLE, STATE_COLOURS, Landmark, pane_marks
 from viewer.state.registrations import RegistrationStore
+from viewer.teaching.reading import (
+    Reader,
+    Reading,
+    ReadingLesion,
+    Role,
+    SeriesOutlines,
+    VisitStatement,
+)
 
 D1, D2, D3, D4 = (dt.date(1995, 6, 12), dt.date(1995, 7, 1), dt.date(2002, 8, 14),
                   dt.date(2003, 3, 27))  # fmt: skip
@@ -389,3 +402,41 @@ def _lesion_pixels(ctl, number: int) -> np.ndarray:
     found = ctl.loaded("t1c1")
     cut = outline_slice(ctl.annotations, "t1c1", found.volume, grid, frame.position_mm, None)
     return cut == number
+
+
+def test_a_reference_reading_is_drawn_in_cyan_outline_only_on_its_own_grid(setup):
+    """The teaching feedback's second overlay: the reference's outlines beside the reader's."""
+    ctl, volumes = setup
+    ctl.assign(0, "t1c1")
+    volume = volumes["t1c1"]
+    labels = np.zeros(volume.shape, np.uint16)
+    labels[:, 6:14, 8:16] = 1  # a box 8 x 8 pixels on every slice
+    reading = Reading(
+        Reader("expert", Role.REFERENCE),
+        dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+        [ReadingLesion(1, "L1")],
+        [SeriesOutlines("t1c1", D1.isoformat(), volume.voxel2patient, labels)],
+        [VisitStatement(D1.isoformat(), D1, "t1c1")],
+    )
+    before = ctl.frame(0, VIEW)
+    assert not np.all(before.rgba[..., :3] == REFERENCE_RGB, axis=-1).any()
+    assert REFERENCE_LEGEND not in before.corners["top_left"]
+    ctl.reference_outlines = reading
+    after = ctl.frame(0, VIEW)
+    cyan = np.all(after.rgba[..., :3] == REFERENCE_RGB, axis=-1)
+    assert np.array_equal(ctl.reference_labels("t1c1", volume), labels)
+    # outline only: the edge of the box on the view, its inside keeps the image's pixels
+    rows, columns = np.nonzero(cyan)
+    assert cyan.sum() > 8 and not cyan[rows.min() + 2 : rows.max() - 1,
+                                       columns.min() + 2 : columns.max() - 1].any()  # fmt: skip
+    inside = (slice(rows.min() + 2, rows.max() - 1), slice(columns.min() + 2, columns.max() - 1))
+    assert np.array_equal(after.rgba[inside], before.rgba[inside])
+    assert REFERENCE_LEGEND in after.corners["top_left"]
+    # a series whose grid differs is refused, never drawn in the wrong place
+    ctl.assign(0, "t1c4")
+    assert ctl.reference_labels("t1c4", volumes["t1c4"]) is None
+    moved = Volume(volume.array, volumes["t1c4"].voxel2patient, volume.metadata)
+    assert ctl.reference_labels("t1c1", moved) is None
+    # a new case draws no reading of the old one
+    ctl.open_case()
+    assert ctl.reference_outlines is None

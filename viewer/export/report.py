@@ -46,7 +46,7 @@ _KEY_IMAGE_FIELD_PER_DIAMETER = 2.5
 """A key image's side as a multiple of the lesion's longest diameter."""
 _LONGEST_COLOUR = "#ffd400"
 _PERPENDICULAR_COLOUR = "#00d5ff"
-_STYLE = {
+PAGE_STYLE = {
     # core fonts: no font embedded, text searchable; matplotlib writes cp1252 text with them
     "pdf.use14corefonts": True,
     "font.family": "sans-serif",
@@ -106,8 +106,8 @@ def write_report(
     if not privacy.real_dates:
         metadata["CreationDate"] = None  # the day of writing, next to Day N labels, dates them
     colours = {lesion.number: lesion.colour for lesion in tracking.annotations.lesions}
-    with matplotlib.rc_context(_STYLE), PdfPages(path, metadata=metadata) as pdf:
-        flow = _Flow(pdf)
+    with matplotlib.rc_context(PAGE_STYLE), PdfPages(path, metadata=metadata) as pdf:
+        flow = PageFlow(pdf)
         _summary(flow, table, case_label)
         flow.finish()
         pdf.savefig(_timeline_page(table, tracking, colours))
@@ -117,13 +117,13 @@ def write_report(
             figure = _lesion_page(table, tracking, number, volumes, windows, colours)
             if figure is not None:
                 pdf.savefig(figure)
-        flow = _Flow(pdf)
+        flow = PageFlow(pdf)
         _provenance(flow, table, registrations)
         flow.finish()
     return path
 
 
-class _Flow:
+class PageFlow:
     """Lines of text down A4 pages, a new page when one is full."""
 
     def __init__(self, pdf: PdfPages) -> None:
@@ -132,6 +132,7 @@ class _Flow:
         self._y = 0.0
 
     def line(self, text: str, *, size: float = 9, bold: bool = False, mono: bool = False) -> None:
+        """One line of text (size in points), on a new page when this one is full."""
         step = size * 1.45 / 72 / A4_INCHES[1]
         if self._figure is None or self._y - step < _MARGIN:
             self.finish()
@@ -139,30 +140,36 @@ class _Flow:
             self._y = 1 - _MARGIN
         self._y -= step
         self._figure.text(
-            _MARGIN, self._y, _printable(text), fontsize=size,
+            _MARGIN, self._y, printable(text), fontsize=size,
             fontweight="bold" if bold else "medium",
             family="monospace" if mono else "sans-serif", parse_math=False,
         )  # fmt: skip
 
     def wrapped(self, text: str, *, indent: str = "", width: int = 105, size: float = 9) -> None:
+        """A paragraph wrapped at ``width`` characters, each line indented by ``indent``."""
         for part in textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=indent):
             self.line(part, size=size)
 
     def gap(self, lines: float = 0.6) -> None:
+        """Vertical space of ``lines`` 9-point lines."""
         self._y -= lines * 9 * 1.45 / 72 / A4_INCHES[1]
 
     def finish(self) -> None:
+        """Write the last page."""
         if self._figure is not None:
             self._pdf.savefig(self._figure)
         self._figure = None
 
 
-def _printable(text: str) -> str:
-    # the core fonts' encoding (cp1252) has no thin space: the reasons' thousands separator
+def printable(text: str) -> str:
+    """Text the PDF core fonts can show: thin spaces (thousands separators) become spaces.
+
+    The core fonts' encoding (cp1252) has no thin space.
+    """
     return text.replace("\u2009", " ")
 
 
-def _summary(flow: _Flow, table: CaseTable, case_label: str) -> None:
+def _summary(flow: PageFlow, table: CaseTable, case_label: str) -> None:
     """Page 1: header, the lesions by visit, the response per visit with its reasons."""
     criteria, assessment = table.criteria, table.assessment
     flow.line(f"Interval report \u2014 {case_label}", size=16, bold=True)
@@ -277,7 +284,7 @@ def _timeline_page(
         y -= 0.022
         note = f": {table.text(event.note)}" if event.note else ""
         line = f"{table.visit_label(event.date)}  {event.kind.value}{note}"
-        figure.text(_MARGIN, y, _printable(line)[:110], fontsize=9, parse_math=False)
+        figure.text(_MARGIN, y, printable(line)[:110], fontsize=9, parse_math=False)
     return figure
 
 
@@ -298,7 +305,7 @@ def _lesion_page(
     if not visits:
         return None
     figure = Figure(figsize=A4_INCHES)
-    figure.text(_MARGIN, 0.95, _printable(table.lesion_name(number)), fontsize=14,
+    figure.text(_MARGIN, 0.95, printable(table.lesion_name(number)), fontsize=14,
                 fontweight="bold", parse_math=False)  # fmt: skip
     figure.text(_MARGIN, 0.93, "Axial slice of each measurement; longest diameter in yellow, "
                 "perpendicular in cyan; outline in the lesion's colour.", fontsize=8)  # fmt: skip
@@ -371,7 +378,7 @@ def _draw_key_image(
                   transform=axes.transAxes)  # type: ignore[attr-defined]  # fmt: skip
 
 
-def _provenance(flow: _Flow, table: CaseTable, registrations: Sequence[Registration]) -> None:
+def _provenance(flow: PageFlow, table: CaseTable, registrations: Sequence[Registration]) -> None:
     """Last page: registrations per series, who made each measurement and how, and by what."""
     flow.line("Registrations", size=11, bold=True)
     by_key = {r.series_key: r for r in registrations}

@@ -32,7 +32,7 @@ from viewer.display.compare import (
     normalisation,
     subtract,
 )
-from viewer.display.labels import lesion_anchors
+from viewer.display.labels import blend, label_slice, lesion_anchors, overlay_rgba
 from viewer.display.linking import (
     foreground_box,
     grid_point,
@@ -73,6 +73,7 @@ from viewer.state.outlining import ViewGeometry
 from viewer.state.registrations import RegistrationStore, preferred_series
 from viewer.state.session import LoadedSeries, Session
 from viewer.state.view import ZOOM_LIMITS
+from viewer.teaching.reading import Reading
 
 STATE_TEXT = {
     RegistrationState.NOT_REGISTERED: "⚠ Not registered (scanner position)",
@@ -89,6 +90,10 @@ HEAD_THRESHOLD = 0.1
 """Head voxels: above this fraction of a volume's robust intensity span (air lies below)."""
 HEAD_MIN_FRACTION = 0.002
 """Slabs with fewer head voxels than this fraction are noise in the air, not head."""
+REFERENCE_RGB = (0, 229, 255)
+"""Colour of a reference reading's outlines (outline only), beside the trainee's own colours."""
+REFERENCE_LEGEND = "Cyan: the reference's outlines"
+"""The corner line that says which outline is whose while the reference is drawn."""
 PAIR_NAMES = {
     "fade": "Fade",
     "checkerboard": "Checkerboard",
@@ -238,6 +243,9 @@ class ComparisonController:
         self.state = state if state is not None else ComparisonState()
         self.presets = tuple(presets) if presets is not None else load_presets()
         self._centred = False
+        self.reference_outlines: Reading | None = None
+        """A reference reading drawn over the views in :data:`REFERENCE_RGB` (teaching
+        feedback); None draws none. Set it only after a blind read was submitted."""
         self._slices: dict[tuple, SliceResult] = {}
         # small images only: a visit's volume is not kept alive for its thumbnail
         self._thumbnails: dict[str, np.ndarray] = {}
@@ -265,6 +273,7 @@ class ComparisonController:
         self._centred = False
         self._slices.clear()
         self._thumbnails.clear()
+        self.reference_outlines = None  # another case's reading is never drawn over this one
         s = self.state
         # the new series first: observers of the other fields look them up in the new case
         s.panes = tuple((order + [None] * MAX_VIEWS)[:MAX_VIEWS])
@@ -829,6 +838,7 @@ class ComparisonController:
         cut = outline_slice(notes, key, found.volume, grid, position_mm, matrix)
         rgba = draw_outlines(rgba, notes, key, found.volume, grid, position_mm, matrix,
                              edge_px=scale, cut=cut)  # fmt: skip
+        rgba = self._with_reference(key, found.volume, grid, position_mm, matrix, rgba, scale)
         if cut is None or not notes.style.visible:
             return rgba, ()
         colours = notes.colours()
@@ -838,6 +848,41 @@ class ComparisonController:
             if number in colours
         )
         return rgba, labels
+
+    def reference_labels(self, key: str, volume: Volume) -> np.ndarray | None:
+        """The reference reading's label map of a series, if it was drawn on this grid.
+
+        None when no reference is shown, it has no outlines there, or they were drawn on
+        another grid (refused rather than drawn in the wrong place).
+        """
+        reading = self.reference_outlines
+        if reading is None:
+            return None
+        outlines = reading.series.get(key)
+        if outlines is None or outlines.grid_problem(volume) is not None:
+            return None
+        return outlines.labels
+
+    def _with_reference(
+        self,
+        key: str,
+        volume: Volume,
+        grid: PlaneGrid,
+        position_mm: float,
+        matrix: np.ndarray | None,
+        rgba: np.ndarray,
+        scale: int,
+    ) -> np.ndarray:
+        """The reference's outlines over the view, outline only, all in :data:`REFERENCE_RGB`."""
+        labels = self.reference_labels(key, volume)
+        if labels is None:
+            return rgba
+        cut = label_slice(labels, volume.voxel2patient, grid, position_mm, matrix)
+        if not cut.any():
+            return rgba
+        colours = self.reference_outlines.colours(REFERENCE_RGB)  # type: ignore[union-attr]
+        overlay = overlay_rgba(cut, colours, opacity=0.0, outline=True, edge_px=scale)
+        return blend(rgba, overlay)
 
     def _pair_frame(
         self,
@@ -929,6 +974,8 @@ class ComparisonController:
         if entry.contrast_agent and text.descriptions:
             top_left.append(f"Contrast: {entry.contrast_agent}")
         top_left.append(self.registration_text(key))
+        if self.reference_outlines is not None:
+            top_left.append(REFERENCE_LEGEND)
         top_left += pair_lines
         axis = PLANE_AXIS_INDEX[grid.plane]
         top_right = [grid.plane.capitalize(), format_plane_position(axis, position_mm)]

@@ -76,6 +76,15 @@ lesions</b> tab subtracts the previous visit and lists new enhancement to confir
 <p>Pair modes draw two views in the first one: <b>fade</b> (slider), <b>checkerboard</b> (square
 size in mm), <b>flicker</b> (two per second), <b>subtraction</b> (later minus earlier after
 intensity normalisation: red brighter later, blue darker, legend in HU or IQR).</p>
+<h3>Teaching (Teaching menu and tab)</h3>
+<p><b>Ctrl+Shift+B</b> starts a <b>blind read</b> against the case's reference reading (the demo
+ships one): the reference stays hidden. Outline and measure as usual, choose <b>your category</b>
+at each visit in the Teaching tab, then <b>Submit</b> (Ctrl+Shift+Return). The feedback shows both
+categories per visit with the reasons and the reference's teaching points, and per lesion and
+visit Dice, HD95 (mm), volume, diameter and product differences and the lesions you missed.
+<b>Show the reference outlines</b> draws them in cyan beside yours; <b>Go to the largest
+disagreement</b> takes you there. <i>Export feedback (PDF)</i> is de-identified; <i>My
+progress</i> lists your submitted reads.</p>
 <h3>Exports (Export menu)</h3>
 <p><b>The active view, annotated</b> saves the view exactly as drawn (outlines, calipers and
 their values, letters, scale bar, visit and W/L) at screen size, 2x or 4x for slides;

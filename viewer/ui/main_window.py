@@ -32,6 +32,7 @@ from viewer.display.window import AUTO_NAME, WindowPreset
 from viewer.io.scan import scan_paths
 from viewer.registration.automatic import register as automatic_register
 from viewer.state.annotations import Annotations
+from viewer.state.blind_read import BlindRead
 from viewer.state.calipers import CaliperStore
 from viewer.state.case_session import CaseSession
 from viewer.state.compare_controller import ComparisonController, series_thumbnail
@@ -55,6 +56,7 @@ from viewer.ui.registration_panel import RegistrationPanel
 from viewer.ui.registration_runner import RegistrationRunner
 from viewer.ui.response_panel import ResponsePanel
 from viewer.ui.slice_view import SliceView
+from viewer.ui.teaching_panel import TeachingPanel
 from viewer.ui.visit_strip import VisitStrip
 from viewer.ui.workers import TaskRunner
 
@@ -225,6 +227,7 @@ class MainWindow(QMainWindow):
             self.comparison_view,
         )
         self.exports.message.connect(self._show_message)
+        self._build_teaching(candidates_dock)
         self.case_manager.open_requested.connect(self.open_paths)
         # the native view shows the outlines too
         self.annotations.labels_changed.connect(lambda _: self.slice_view.refresh())
@@ -360,6 +363,40 @@ class MainWindow(QMainWindow):
         help_action.triggered.connect(self.show_help)
         bar.addAction(help_action)
 
+    def _build_teaching(self, beside: QDockWidget) -> None:
+        """The Teaching panel (a tab beside New lesions) and its runner; its menu comes later."""
+        self.blind_read = BlindRead()
+        self.teaching_runner = TaskRunner(self.pool, self)
+        self.teaching_runner.busy_changed.connect(self._update_busy)
+        self.teaching_runner.progress.connect(self._on_progress)
+        self.teaching = TeachingPanel(
+            self.blind_read,
+            self.case_session,
+            self.tracking,
+            self.comparison,
+            self.teaching_runner,
+            lambda: self.exports.privacy,
+        )
+        self.teaching.jump_requested.connect(self.jump_to)
+        self.teaching.reference_shown.connect(self._on_reference_shown)
+        self.teaching.message.connect(self._show_message)
+        teaching_scroll = QScrollArea()
+        teaching_scroll.setWidgetResizable(True)
+        teaching_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        teaching_scroll.setWidget(self.teaching)
+        teaching_dock = QDockWidget("Teaching", self)
+        teaching_dock.setObjectName("teaching")
+        teaching_dock.setFeatures(QDockWidget.DockWidgetFeature.NoDockWidgetFeatures)
+        teaching_dock.setWidget(teaching_scroll)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, teaching_dock)
+        self.tabifyDockWidget(beside, teaching_dock)
+        self.teaching_dock = teaching_dock
+
+    def _on_reference_shown(self, on: bool) -> None:
+        self.comparison_view.invalidate()
+        if on:
+            self.teaching_dock.raise_()
+
     def _build_menus(self) -> None:
         case_menu = self.menuBar().addMenu("&Case")
         open_action = QAction("Open folder…", self)
@@ -380,6 +417,7 @@ class MainWindow(QMainWindow):
         tools_menu.addAction(self.caliper.arm_action)
         tools_menu.addAction(self.caliper.reset_action)
         self.menuBar().addMenu(self.exports.menu)
+        self.menuBar().addMenu(self.teaching.menu)
         view_menu = self.menuBar().addMenu("&View")
         toggle = self.response_dock.toggleViewAction()
         toggle.setText("Response panel (lesions over time)")
@@ -481,6 +519,7 @@ class MainWindow(QMainWindow):
         self.thumbnailer.cancel()
         self.registration.cancel()
         self.search_runner.cancel()
+        self.teaching_runner.cancel()
 
     def _on_scanned(self, paths: object, catalog: Catalog) -> None:
         self.pane_loader.cancel()
@@ -499,6 +538,7 @@ class MainWindow(QMainWindow):
             return
         self.slice_view.set_notice("")
         self.case_manager.open_for(list(paths))  # type: ignore[call-overload]
+        self.teaching.case_opened(list(paths))  # type: ignore[call-overload]
         self._register_when_shown = True
         first = default_series(catalog)
         self.select_series(first.key if first else None)
@@ -583,6 +623,7 @@ class MainWindow(QMainWindow):
             or self.registration.busy
             or self.search_runner.busy
             or self.export_runner.busy
+            or self.teaching_runner.busy
         )
         for widget in (self.task_label, self.progress_bar, self.cancel_button):
             widget.setVisible(busy)
