@@ -127,3 +127,14 @@ def test_compared_with_itself_and_with_a_trainee_who_missed_the_metastasis(
     text = " ".join(last.explanation)
     assert "The reference counts L2 (left occipital metastasis) as a new lesion" in text
     assert "you did not outline it here" in text
+
+
+def test_its_header_carries_the_clinical_history_a_trainee_is_given(reference: Reading) -> None:
+    """Criteria and treatments come with the request form: readable while the read is blind."""
+    from viewer.state.tracking import analysis_events, case_events
+
+    info = read_reading_info(COMMITTED)
+    assert info.criteria_key == reference.criteria_key == "rano"
+    assert info.events == reference.events and len(info.events) >= 4
+    assert [e.date for e in info.events] == sorted(e.date for e in info.events)
+    assert analysis_events(case_events(info.events)) == list(info.events)  # round trip

@@ -147,6 +147,9 @@ def test_blind_read_submit_and_feedback_on_the_demo(opened, qtbot, tmp_path, mon
     assert references[0].path.parent == w.case_session.folder / "readings"
     panel.start_button.click()
     assert w.blind_read.state.open and "Blind read open" in panel.status.text()
+    # read by the reference's criteria (RANO 2010 for the demo), as the request form would say
+    assert w.tracking.criteria_key == references[0].criteria_key == "rano"
+    assert references[0].events and w.tracking.events
 
     # --- nothing of the reference while the read is open -----------------------------------
     assert references_in_memory(w.case_session.folder) == []

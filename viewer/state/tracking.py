@@ -56,6 +56,19 @@ class VisitColumn:
     measurements: dict[int, LesionMeasurement]
 
 
+def case_events(events: Sequence[AnalysisEvent]) -> list[TreatmentEvent]:
+    """Treatment events as the case file keeps them (the inverse of :func:`analysis_events`)."""
+    converted = []
+    for event in events:
+        kind = TreatmentKind(event.kind.value)
+        if event.steroid_change is SteroidChange.INCREASE:
+            kind = TreatmentKind.STEROID_INCREASE
+        elif event.steroid_change is SteroidChange.DECREASE:
+            kind = TreatmentKind.STEROID_DECREASE
+        converted.append(TreatmentEvent(event.date, kind, event.note))
+    return converted
+
+
 def analysis_events(events: Sequence[TreatmentEvent]) -> list[AnalysisEvent]:
     """The case file's treatment events as the response engine reads them.
 

@@ -204,6 +204,9 @@ class ReadingInfo:
     created : datetime.datetime
     case_label : str
     criteria_key : str
+    events : tuple of TreatmentEvent
+        The treatments the reading took into account: the case's clinical history, which a
+        trainee is given with the images (not a finding).
     """
 
     path: Path
@@ -211,6 +214,7 @@ class ReadingInfo:
     created: dt.datetime
     case_label: str
     criteria_key: str
+    events: tuple[TreatmentEvent, ...] = ()
 
 
 def read_reading(path: str | os.PathLike[str]) -> Reading:
@@ -239,7 +243,7 @@ def read_reading(path: str | os.PathLike[str]) -> Reading:
 
 
 def read_reading_info(path: str | os.PathLike[str]) -> ReadingInfo:
-    """Read only who made a reading, when, for which case and by which criteria.
+    """Read only who made a reading, when, for which case, by which criteria and treatments.
 
     Raises
     ------
@@ -256,11 +260,25 @@ def read_reading_info(path: str | os.PathLike[str]) -> ReadingInfo:
             _datetime(document["created"]),
             _text(document["case_label"]),
             _text(document["criteria"]),
+            tuple(_events(document)),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise CaseFileError(
             f"the reading's header is invalid ({type(exc).__name__}: {exc})", path
         ) from exc
+
+
+def _events(document: dict[str, Any]) -> list[TreatmentEvent]:
+    """The treatment events of a reading's JSON document."""
+    return [
+        TreatmentEvent(
+            dt.date.fromisoformat(_text(item["date"])),
+            TreatmentKind(item["kind"]),
+            None if item["steroid_change"] is None else SteroidChange(item["steroid_change"]),
+            _text(item["note"]),
+        )
+        for item in _list(document["events"])
+    ]
 
 
 def _open_archive(path: Path) -> zipfile.ZipFile:
@@ -328,15 +346,7 @@ def _reading_from(document: Mapping[str, Any], archive: zipfile.ZipFile, path: P
         )
         for item in _list(document["visits"])
     ]
-    events = [
-        TreatmentEvent(
-            dt.date.fromisoformat(_text(item["date"])),
-            TreatmentKind(item["kind"]),
-            None if item["steroid_change"] is None else SteroidChange(item["steroid_change"]),
-            _text(item["note"]),
-        )
-        for item in _list(document["events"])
-    ]
+    events = _events(document)
     hands = [
         HandMeasurement(
             _text(item["series"]),

@@ -56,7 +56,7 @@ from viewer.state.blind_read import (
 )
 from viewer.state.case_session import CaseSession, data_home
 from viewer.state.compare_controller import ComparisonController
-from viewer.state.tracking import Tracking
+from viewer.state.tracking import Tracking, case_events
 from viewer.teaching.explain import WORDS
 from viewer.teaching.log import read_history
 from viewer.teaching.reading import Reading
@@ -374,7 +374,23 @@ class TeachingPanel(QWidget):
             self.message.emit(readable_error(exc))
             return
         self._set_reference(None)
+        self._take_clinical_context(chosen)
         self.message.emit("Blind read started: the reference stays hidden until you submit")
+
+    def _take_clinical_context(self, reference: ReadingInfo) -> None:
+        """Read by the reference's criteria, and with its treatment history if the case has none.
+
+        Both come with a case's request form, not from reading the images: the exercise is the
+        read, and a different baseline rule or a missing radiotherapy date would only make the
+        categories disagree for a reason the images cannot teach.
+        """
+        if (
+            reference.criteria_key in CRITERIA
+            and reference.criteria_key != self.tracking.criteria_key
+        ):
+            self.tracking.set_criteria(reference.criteria_key)
+        if reference.events and not self.tracking.events:
+            self.tracking.set_events(case_events(reference.events))
 
     def _choose(self, references: list[ReadingInfo]) -> ReadingInfo | None:
         names = [
