@@ -282,8 +282,12 @@ class TeachingPanel(QWidget):
         else:
             references, _ = self.blind.references()
             text = (
-                f"{len(references)} reference reading(s) in this case. Start a blind read to "
-                "read the case without seeing them."
+                (
+                    "This case has an expert's reference reading."
+                    if len(references) == 1
+                    else f"This case has {len(references)} reference readings."
+                )
+                + " Start a blind read: read the case yourself, then compare."
                 if references
                 else "No reference reading in this case: Teaching > Import a reference reading…"
             )
