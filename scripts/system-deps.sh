@@ -8,6 +8,7 @@ packages=(libglib2.0-0 libgl1 libegl1 libxkbcommon0 libfontconfig1 libdbus-1-3)
 packages+=(dicom3tools)
 # a real DICOM server (Orthanc) that the PACS tests start on loopback
 packages+=(orthanc)
+packages+=(orthanc-dicomweb)  # its DICOMweb plugin (QIDO/WADO/STOW tests)
 if [[ "${1:-}" == "--gui" ]]; then
   # A real window on X11/Xvfb; Qt's own error names the wrong library, QT_DEBUG_PLUGINS=1 tells the truth.
   packages+=(libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-render-util0
