@@ -459,7 +459,7 @@ def test_gui_mode_refuses_missing_paths_and_unknown_options(capsys, fake_gui, tm
     assert code == 1 and fake_gui == []
     assert err == (
         "interval: error: inof: no such file or folder "
-        "(commands are: info, convert, register, measure, report; see interval --help)\n"
+        "(commands are: info, convert, register, measure, report, pacs; see interval --help)\n"
     )
     code, _, err = run_main(capsys, tmp_path, "--zoom")
     assert code == 2 and "unknown option --zoom" in err

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from viewer import __version__
-from viewer.cli import convert, info, measure, register, report
+from viewer.cli import convert, info, measure, pacs, register, report
 from viewer.cli.common import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
 COMMANDS = {
@@ -16,6 +16,7 @@ COMMANDS = {
     "register": register,
     "measure": measure,
     "report": report,
+    "pacs": pacs,
 }
 """Subcommand name -> module with ``add_parser(subparsers)``; later commands register here."""
 
