@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from viewer.core.lesions import LesionSet
 from viewer.core.progress import CancelCheck, ProgressCallback
 from viewer.display.window import intensity_stats
 from viewer.export.cine import cine_frames, write_cine_gif
-from viewer.export.privacy import Privacy
+from viewer.export.privacy import Privacy, UidMap
 from viewer.export.report import write_report
 from viewer.export.segmentation import export_dicom_seg, export_nifti_labels
 from viewer.export.tables import as_json, case_table, write_csv
@@ -29,6 +30,7 @@ from viewer.export.transforms import SeriesName, export_transforms
 from viewer.export.visit_strip import StripPanel, write_png, write_visit_strip
 from viewer.io import load_series
 from viewer.io.dicom_grouping import BURNED_IN_WARNING
+from viewer.pacs.documents import encapsulate_pdf
 from viewer.state.annotations import Annotations
 from viewer.state.calipers import CaliperStore
 from viewer.state.case_session import CaseSession
@@ -402,6 +404,53 @@ class ExportMenu(QObject):
                 copy, lesions, files, folder, privacy=privacy, first_date=first
             )
         )
+
+    def pacs_files(self) -> Callable[[], list[Path]] | None:
+        """What *Send to PACS* sends, as work for a worker; None when there is nothing to send.
+
+        The active view's visit's outlines as a DICOM SEG and the case report as an
+        Encapsulated PDF, both in that visit's study (one replacement-UID map, so in teaching
+        mode they land together in the de-identified study), de-identified unless the reader
+        included identity. They are written into the case folder's ``outbox/``: with identity
+        they are patient data, kept where the case is kept, not in a shared temporary folder.
+        """
+        key = self.comparison.view_key(self.comparison.state.active)
+        labels = self.tracking.annotations.labels(key) if key is not None else None
+        entry = self.comparison.session.entry(key) if key is not None else None
+        if labels is None or entry is None or entry.format != "dicom" or not labels.any():
+            self.message.emit("Send to PACS needs a DICOM visit with outlines in the active view")
+            return None
+        records = self._records()
+        if not self._pixels_may_go(list(records)):
+            return None
+        notes = self.tracking.annotations
+        lesions = LesionSet(list(notes.lesions), notes.lesions.next_number)
+        copy, files, privacy = labels.copy(), list(entry.paths), self.privacy
+        first = self._first_date()
+        snapshot = snapshot_tracking(self.tracking, self.comparison, records)
+        volumes = {k: f.volume for k in records if (f := self.comparison.loaded(k)) is not None}
+        numbers, registrations = self._series_numbers(), self.comparison.registrations.records()
+        base = self.case_session.folder
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+
+        def work() -> list[Path]:
+            if base is not None:
+                folder = base / "outbox" / stamp
+                folder.mkdir(parents=True, exist_ok=True)
+            else:
+                folder = Path(tempfile.mkdtemp(prefix="interval-outbox-"))
+            uids = UidMap()
+            seg = export_dicom_seg(copy, lesions, files, folder, privacy=privacy, uid_map=uids,
+                                   first_date=first)  # fmt: skip
+            pdf = write_report(
+                snapshot, CASE_LABEL, folder / f"{CASE_LABEL}_report.pdf", privacy=privacy,
+                volumes=volumes, series_numbers=numbers, registrations=registrations,
+            )  # fmt: skip
+            document = encapsulate_pdf(pdf, files[0], folder, privacy=privacy, uid_map=uids,
+                                       first_date=first)  # fmt: skip
+            return [seg, document]
+
+        return work
 
     def export_transforms(self) -> None:
         """Every registration as an ITK .tfm."""

@@ -52,6 +52,7 @@ from viewer.ui.compare_view import ComparisonView
 from viewer.ui.export_menu import ExportMenu
 from viewer.ui.help_text import HELP_HTML
 from viewer.ui.outlining_hub import OutliningHub
+from viewer.ui.pacs_panel import PacsPanel
 from viewer.ui.registration_panel import RegistrationPanel
 from viewer.ui.registration_runner import RegistrationRunner
 from viewer.ui.response_panel import ResponsePanel
@@ -228,6 +229,7 @@ class MainWindow(QMainWindow):
         )
         self.exports.message.connect(self._show_message)
         self._build_teaching(candidates_dock)
+        self._build_pacs(self.teaching_dock)
         self.case_manager.open_requested.connect(self.open_paths)
         # the native view shows the outlines too
         self.annotations.labels_changed.connect(lambda _: self.slice_view.refresh())
@@ -392,6 +394,32 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(beside, teaching_dock)
         self.teaching_dock = teaching_dock
 
+    def _build_pacs(self, beside: QDockWidget) -> None:
+        """The PACS panel (a tab beside Teaching): search, retrieve into visits, send back."""
+        self.pacs = PacsPanel(self.pool)
+        self.pacs.series_retrieved.connect(self._open_retrieved)
+        self.pacs.message.connect(self._show_message)
+        self.pacs.set_send_source(self.exports.pacs_files)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(self.pacs)
+        dock = QDockWidget("PACS", self)
+        dock.setObjectName("pacs")
+        dock.setFeatures(QDockWidget.DockWidgetFeature.NoDockWidgetFeatures)
+        dock.setWidget(scroll)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        self.tabifyDockWidget(beside, dock)
+        self.pacs_dock = dock
+        self.pacs_action = QAction("PACS: find, retrieve, send back…", self)
+        self.pacs_action.setShortcut("Ctrl+Shift+P")
+        self.pacs_action.triggered.connect(dock.raise_)
+
+    def _open_retrieved(self, folders: list) -> None:
+        """Open the series a retrieval completed as the visits of a case."""
+        if folders:
+            self.open_paths([str(f) for f in folders])
+
     def _on_reference_shown(self, on: bool) -> None:
         self.comparison_view.invalidate()
         if on:
@@ -406,6 +434,8 @@ class MainWindow(QMainWindow):
         case_menu.addSeparator()
         case_menu.addAction(self.case_manager.save_action)
         case_menu.addAction(self.case_manager.save_as_action)
+        case_menu.addSeparator()
+        case_menu.addAction(self.pacs_action)
         edit_menu = self.menuBar().addMenu("&Edit")
         edit_menu.addAction(self.outlines.undo_action)
         edit_menu.addAction(self.outlines.redo_action)
@@ -827,6 +857,7 @@ class MainWindow(QMainWindow):
         self.loader.cancel_all()
         self.pane_loader.cancel_all()
         self.thumbnailer.cancel_all()
+        self.pacs.shutdown()
         self.registration.shutdown(SHUTDOWN_WAIT_MS)
         self.pool.waitForDone(SHUTDOWN_WAIT_MS)
         self.thumbnail_pool.waitForDone(SHUTDOWN_WAIT_MS)
