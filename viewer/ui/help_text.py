@@ -90,6 +90,11 @@ progress</i> lists your submitted reads.</p>
 their values, letters, scale bar, visit and W/L) at screen size, 2x or 4x for slides;
 <b>Ctrl+Shift+C</b> copies it. Teaching mode is the default for every export: no name, ID,
 dates (Day N instead) or series descriptions; <i>Include patient identity</i> asks first.</p>
+<h3>PACS (Case &gt; PACS, Ctrl+Shift+P)</h3>
+<p>Add a server (AE title, host, port; or a DICOMweb URL) and <b>Test connection</b>; search by
+patient ID, name, dates or modality; tick studies and <b>Retrieve</b>: the visits open as the
+case. <b>Send to PACS</b> stores the active visit's DICOM SEG and the report on the server,
+de-identified unless you included identity.</p>
 <p>Images follow the radiological convention: the patient's right is on the screen's left in
 axial and coronal views; anterior is up in axial views and on the left in sagittal views. The
 status bar shows the value under the mouse (Hounsfield units for CT) and its position in the
