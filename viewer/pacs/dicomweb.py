@@ -35,6 +35,7 @@ from viewer.pacs.query import (
     SeriesResult,
     StudyResult,
     is_uid,
+    listed_series,
     matches,
     series_from_dataset,
     study_from_dataset,
@@ -146,12 +147,7 @@ class DicomWebClient:
                 ),
             )
             series = [series_from_dataset(Dataset.from_json(item), study_uid) for item in items]
-            found.extend(
-                sorted(
-                    (s for s in series if is_uid(s.series_uid)),
-                    key=lambda s: (s.series_number is None, s.series_number or 0),
-                )
-            )
+            found.extend(listed_series(series))
         return found
 
     def retrieve(

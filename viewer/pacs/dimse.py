@@ -94,6 +94,7 @@ from viewer.pacs.query import (
     SeriesResult,
     StudyResult,
     is_uid,
+    listed_series,
     matches,
     series_from_dataset,
     series_identifier,
@@ -276,12 +277,7 @@ class DimseClient:
             for study_uid in study_uids:
                 rows = self._find(link, series_identifier(study_uid), "listing a study's series")
                 series = [series_from_dataset(row, study_uid) for row in rows]
-                found.extend(
-                    sorted(
-                        (s for s in series if is_uid(s.series_uid)),
-                        key=lambda s: (s.series_number is None, s.series_number or 0),
-                    )
-                )
+                found.extend(listed_series(series))
         return found
 
     # --- retrieval -------------------------------------------------------------------------

@@ -336,3 +336,11 @@ def _count(ds: Dataset, keyword: str) -> int | None:
 
 def _is_multi(value: object) -> bool:
     return isinstance(value, list | tuple | MultiValue)
+
+
+def listed_series(series: Iterable[SeriesResult]) -> list[SeriesResult]:
+    """A study's series as a listing shows them: valid UIDs only, by series number (none last)."""
+    return sorted(
+        (s for s in series if is_uid(s.series_uid)),
+        key=lambda s: (s.series_number is None, s.series_number or 0),
+    )

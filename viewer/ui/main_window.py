@@ -382,17 +382,23 @@ class MainWindow(QMainWindow):
         self.teaching.jump_requested.connect(self.jump_to)
         self.teaching.reference_shown.connect(self._on_reference_shown)
         self.teaching.message.connect(self._show_message)
-        teaching_scroll = QScrollArea()
-        teaching_scroll.setWidgetResizable(True)
-        teaching_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        teaching_scroll.setWidget(self.teaching)
-        teaching_dock = QDockWidget("Teaching", self)
-        teaching_dock.setObjectName("teaching")
-        teaching_dock.setFeatures(QDockWidget.DockWidgetFeature.NoDockWidgetFeatures)
-        teaching_dock.setWidget(teaching_scroll)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, teaching_dock)
-        self.tabifyDockWidget(beside, teaching_dock)
-        self.teaching_dock = teaching_dock
+        self.teaching_dock = self._tab_beside(beside, "Teaching", "teaching", self.teaching)
+
+    def _tab_beside(
+        self, beside: QDockWidget, title: str, name: str, panel: QWidget
+    ) -> QDockWidget:
+        """A scrollable panel as a fixed tab beside another dock of the right-hand side."""
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(panel)
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.NoDockWidgetFeatures)
+        dock.setWidget(scroll)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        self.tabifyDockWidget(beside, dock)
+        return dock
 
     def _build_pacs(self, beside: QDockWidget) -> None:
         """The PACS panel (a tab beside Teaching): search, retrieve into visits, send back."""
@@ -400,20 +406,10 @@ class MainWindow(QMainWindow):
         self.pacs.series_retrieved.connect(self._open_retrieved)
         self.pacs.message.connect(self._show_message)
         self.pacs.set_send_source(self.exports.pacs_files)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        scroll.setWidget(self.pacs)
-        dock = QDockWidget("PACS", self)
-        dock.setObjectName("pacs")
-        dock.setFeatures(QDockWidget.DockWidgetFeature.NoDockWidgetFeatures)
-        dock.setWidget(scroll)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
-        self.tabifyDockWidget(beside, dock)
-        self.pacs_dock = dock
+        self.pacs_dock = self._tab_beside(beside, "PACS", "pacs", self.pacs)
         self.pacs_action = QAction("PACS: find, retrieve, send back…", self)
         self.pacs_action.setShortcut("Ctrl+Shift+P")
-        self.pacs_action.triggered.connect(dock.raise_)
+        self.pacs_action.triggered.connect(self.pacs_dock.raise_)
 
     def _open_retrieved(self, folders: list) -> None:
         """Open the series a retrieval completed as the visits of a case."""
