@@ -21,8 +21,8 @@ from viewer.analysis.events import SteroidChange
 from viewer.analysis.events import TreatmentEvent as AnalysisEvent
 from viewer.analysis.events import TreatmentKind as AnalysisKind
 from viewer.analysis.matching import VisitLesions, match_lesions
-from viewer.analysis.measure import LesionMeasurement, is_measurable, measure_all
-from viewer.analysis.response import Assessment, LesionReading, VisitReading, assess
+from viewer.analysis.measure import LesionMeasurement, measure_all
+from viewer.analysis.response import Assessment, VisitReading, assess
 from viewer.core.catalog import Catalog, SeriesEntry
 from viewer.core.lesions import LesionKind
 from viewer.core.volume import Volume
@@ -31,6 +31,7 @@ from viewer.state.annotations import Annotations
 from viewer.state.calipers import CaliperStore, override_measurement
 from viewer.state.registrations import preferred_series
 from viewer.state.session import is_contrast_mri
+from viewer.teaching.assessment import visit_readings
 
 VolumeSource = Callable[[str], "Volume | None"]
 """``volume_of(series_key)``: the loaded image, or None when it is not in memory."""
@@ -385,35 +386,14 @@ class Tracking:
         return problems
 
     def readings(self, columns: Sequence[VisitColumn] | None = None) -> list[VisitReading]:
-        """The visits as the response engine reads them."""
-        criteria = self.criteria
-        result = []
-        seen: set[int] = set()
-        # the criteria read enhancing disease: cavities, FLAIR and necrosis outlines are not
-        # targets and never "new lesions"
+        """The visits as the response engine reads them (as a teaching reading is read)."""
         enhancing = {
             lesion.number
             for lesion in self.annotations.lesions
             if lesion.kind is LesionKind.ENHANCING
         }
-        for column in columns if columns is not None else self.columns():
-            lesions: dict[int, LesionReading] = {}
-            for number, m in column.measurements.items():
-                if number not in enhancing:
-                    continue
-                diameters = m.diameters
-                lesions[number] = LesionReading(
-                    lesion=number,
-                    longest_mm=diameters.longest_mm if diameters else 0.0,
-                    perpendicular_mm=diameters.perpendicular_mm if diameters else 0.0,
-                    volume_ml=m.volume_ml,
-                    measurable=is_measurable(m, criteria)[0],
-                )
-                seen.add(number)
-            for number in seen - set(lesions):  # outlined before, nothing now: gone
-                lesions[number] = LesionReading(number, 0.0, 0.0, 0.0, False, present=False)
-            result.append(VisitReading(column.date, column.label, lesions))
-        return result
+        visits = columns if columns is not None else self.columns()
+        return visit_readings(visits, enhancing, self.criteria)
 
     def assess(self) -> tuple[list[VisitColumn], list[VisitReading], Assessment | None]:
         """Columns, readings and the assessment by the chosen criteria (None: no visits)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 import numpy as np
 
@@ -180,14 +181,22 @@ def measure_reading(reading: Reading) -> tuple[MeasuredVisit, ...]:
     return tuple(measured)
 
 
+class Measured(Protocol):
+    """A visit with its lesions measured: a :class:`MeasuredVisit`, or the app's visit column."""
+
+    label: str
+    date: dt.date
+    measurements: Mapping[int, LesionMeasurement]
+
+
 def visit_readings(
-    visits: Sequence[MeasuredVisit], enhancing: set[int], criteria: Criteria
+    visits: Sequence[Measured], enhancing: set[int], criteria: Criteria
 ) -> list[VisitReading]:
-    """The visits as the response engine reads them.
+    """The visits as the response engine reads them (a reading's, and the app's alike).
 
     Parameters
     ----------
-    visits : sequence of MeasuredVisit
+    visits : sequence of MeasuredVisit or VisitColumn
         In date order.
     enhancing : set of int
         Numbers of the enhancing lesions: the only ones the criteria read.
@@ -201,6 +210,8 @@ def visit_readings(
     """
     result = []
     seen: set[int] = set()
+    # the criteria read enhancing disease: cavities, FLAIR and necrosis outlines are not
+    # targets and never "new lesions"
     for visit in visits:
         lesions: dict[int, LesionReading] = {}
         for number, m in visit.measurements.items():
@@ -215,7 +226,7 @@ def visit_readings(
                 measurable=is_measurable(m, criteria)[0],
             )
             seen.add(number)
-        for number in seen - set(lesions):
+        for number in seen - set(lesions):  # outlined before, nothing now: gone
             lesions[number] = LesionReading(number, 0.0, 0.0, 0.0, False, present=False)
         result.append(VisitReading(visit.date, visit.label, lesions))
     return result
