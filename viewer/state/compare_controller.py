@@ -738,12 +738,16 @@ class ComparisonController:
             grid.shape,
             None if matrix is None else matrix.tobytes(),
         )
-        if cache_key not in self._slices:
+        # a local result: an export drawing a view in a worker may share this cache with the
+        # screen, and a clear by the other thread must not lose the slice just cut
+        result = self._slices.get(cache_key)
+        if result is None:
             if len(self._slices) > 4 * MAX_VIEWS:
                 self._slices.clear()
             request = SliceRequest(found.volume, grid.plane, position_mm, matrix, grid)
-            self._slices[cache_key] = reslice(request)
-        return self._slices[cache_key]
+            result = reslice(request)
+            self._slices[cache_key] = result
+        return result
 
     def _rgba(self, index: int, result: SliceResult) -> np.ndarray | None:
         window = self.window_for(index)

@@ -146,24 +146,53 @@ class PaneView(QWidget):
         """
         if factor == 1 and text == SCREEN_TEXT:
             frame = self.current_frame()
-        else:
-            rows, columns = self.viewport_px()
-            size = (rows * factor, columns * factor)
-            frame = self.controller.frame(self.index, size, text, scale=factor)
-        if frame is None:
-            return None
-        return render(frame.rgba, self._marks(frame, factor, crosshair=crosshair))
+            if frame is None:
+                return None
+            return render(frame.rgba, self._marks(frame, crosshair=crosshair))
+        return self.picture_job(factor, crosshair=crosshair, text=text)()
 
-    def _marks(self, frame: PaneFrame, factor: int = 1, *, crosshair: bool = True) -> list:
+    def picture_job(
+        self, factor: int, *, crosshair: bool = True, text: ViewText = SCREEN_TEXT
+    ) -> Callable[[], np.ndarray | None]:
+        """:meth:`picture` as work for a worker thread: a 4x picture takes about a second.
+
+        What only the GUI thread may read (the calipers on the view, the landmarks) is taken
+        now; the slice, its outlines and the drawing happen when the job runs.
+        """
+        rows, columns = self.viewport_px()
+        size = (rows * factor, columns * factor)
+        calipers = (
+            self.caliper_input.drawings(self.index, size) if self.caliper_input is not None else []
+        )
+        landmarks = self.markers(self.index)
+        style = PANE_STYLE if factor == 1 else PANE_STYLE.scaled(factor)
+        controller, index = self.controller, self.index
+
+        def job() -> np.ndarray | None:
+            frame = controller.frame(index, size, text, scale=factor)
+            if frame is None:
+                return None
+            marks = pane_marks(
+                frame, style, calipers=calipers, landmarks=landmarks, crosshair=crosshair
+            )
+            return render(frame.rgba, marks)
+
+        return job
+
+    def _marks(self, frame: PaneFrame, *, crosshair: bool = True) -> list:
+        """The marks of the screen's picture of ``frame``."""
         viewport = frame.rgba.shape[:2]
         calipers = (
             self.caliper_input.drawings(self.index, viewport)
             if self.caliper_input is not None
             else []
         )
-        style = PANE_STYLE if factor == 1 else PANE_STYLE.scaled(factor)
         return pane_marks(
-            frame, style, calipers=calipers, landmarks=self.markers(self.index), crosshair=crosshair
+            frame,
+            PANE_STYLE,
+            calipers=calipers,
+            landmarks=self.markers(self.index),
+            crosshair=crosshair,
         )
 
     def _screen_image(self, frame: PaneFrame) -> QImage:

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QWidget
 from viewer.core.lesions import LesionSet
 from viewer.core.progress import CancelCheck, ProgressCallback
 from viewer.display.window import intensity_stats
+from viewer.errors import IntervalError
 from viewer.export.cine import cine_frames, write_cine_gif
 from viewer.export.privacy import Privacy, UidMap
 from viewer.export.report import write_report
@@ -218,42 +219,50 @@ class ExportMenu(QObject):
             date_format="date" if privacy.real_dates else "day",
         )
 
-    def _view_picture(self, factor: int) -> np.ndarray | None:
-        """The active view (or the pair blend) with its marks, or None with a message."""
+    def _view_job(self, factor: int) -> Callable[[], np.ndarray | None] | None:
+        """Work drawing the active view (or the pair blend) with its marks; None with a message."""
         if self.view is None:
             return None
         state = self.comparison.state
         index = state.pair[0] if self.comparison.pair_keys() is not None else state.active
-        shown = [self.comparison.view_key(i) for i in (index, *state.pair)]
-        picture = self.view.panes[index].picture(
-            factor, crosshair=self.crosshair_action.isChecked(), text=self.view_text
-        )
-        if picture is None:
+        pane = self.view.panes[index]
+        if pane.current_frame() is None:
             self.message.emit("The view has nothing to export yet")
             return None
+        shown = [self.comparison.view_key(i) for i in (index, *state.pair)]
         if not self._pixels_may_go([k for k in shown if k is not None]):
             return None
-        return picture
+        crosshair = self.crosshair_action.isChecked()
+        return pane.picture_job(factor, crosshair=crosshair, text=self.view_text)
 
     def export_view(self, factor: int = 1) -> None:
         """The active view as shown (image, outlines, calipers, text, scale bar), as a PNG.
 
         ``factor`` 2 or 4 draws the same field of view on 2 or 4 times as many pixels each way,
-        with text and lines scaled to match.
+        with text and lines scaled to match; the drawing and the file are made in a worker.
         """
-        picture = self._view_picture(factor)
-        if picture is None:
+        job = self._view_job(factor)
+        if job is None:
             return
         suffix = "" if factor == 1 else f"_{factor}x"
         path, _ = QFileDialog.getSaveFileName(
             self.window, "Save the view", f"{CASE_LABEL}_view{suffix}.png", "PNG (*.png)"
         )
-        if path:
-            self._run(lambda: write_png(picture, path))
+        if not path:
+            return
+
+        def work() -> Path:
+            picture = job()
+            if picture is None:
+                raise IntervalError("the view's series was closed before it could be drawn")
+            return write_png(picture, path)
+
+        self._run(work)
 
     def copy_view(self) -> None:
         """The active view as shown, at screen size, to the clipboard (for slides and notes)."""
-        picture = self._view_picture(1)
+        job = self._view_job(1)
+        picture = job() if job is not None else None  # at screen size: a few milliseconds
         if picture is not None:
             QGuiApplication.clipboard().setImage(rgba_to_qimage(picture))
             self.message.emit("The view is on the clipboard")
