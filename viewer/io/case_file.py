@@ -54,6 +54,7 @@ from viewer.io.atomic import (
     temporary_path,
     write_bytes_atomic,
 )
+from viewer.io.json_fields import checked_format, json_list, json_text, loads_strict
 from viewer.io.nifti import read_nifti, write_nifti
 
 FORMAT_NAME = "interval-case"
@@ -554,23 +555,14 @@ def _parse_manifest_bytes(data: bytes, path: Path) -> dict[str, Any]:
     if len(data) > _MAX_MANIFEST_BYTES:
         raise CaseFileError(f"the manifest is implausibly large ({len(data):,} bytes)", path)
     try:
-        document = json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
+        document = loads_strict(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise CaseFileError(
             f"not a valid manifest (truncated or corrupt JSON: {exc})", path
         ) from exc
-    if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
-        raise CaseFileError(f"not an Interval case manifest (no format {FORMAT_NAME!r})", path)
-    version = document.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise CaseFileError(f"format_version {version!r} is not a number", path)
-    if version != FORMAT_VERSION:
-        newer = " (written by a newer Interval: update it)" if version > FORMAT_VERSION else ""
-        raise CaseFileError(
-            f"unknown format version {version}; this Interval reads version {FORMAT_VERSION}"
-            f"{newer}",
-            path,
-        )
+    document = checked_format(
+        document, path, name=FORMAT_NAME, version=FORMAT_VERSION, what="case manifest"
+    )
     content = document.get("content")
     try:
         expected = _checksum(content)
@@ -586,10 +578,6 @@ def _parse_manifest_bytes(data: bytes, path: Path) -> dict[str, Any]:
     ):
         raise CaseFileError("the manifest has no save time", path)
     return {**content, "saved_at": float(saved_at)}
-
-
-def _refuse_constant(name: str) -> None:
-    raise ValueError(f"{name} is not allowed")
 
 
 # --------------------------------------------------------------------------- loading
@@ -737,9 +725,12 @@ def _read_file(path: Path, what: str) -> bytes:
 
 def _case_from_content(content: Mapping[str, Any]) -> Case:
     series: dict[str, SeriesRecord] = {}
-    for item in _list(content["series"]):
+    for item in json_list(content["series"]):
         record = SeriesRecord(
-            _str(item["key"]), _str(item["visit"]), tuple(item["shape"]), item["voxel2patient"]
+            json_text(item["key"]),
+            json_text(item["visit"]),
+            tuple(item["shape"]),
+            item["voxel2patient"],
         )
         if item["fingerprint"] != record.fingerprint:
             raise ValueError(f"series {record.key}: stored fingerprint does not match its grid")
@@ -756,27 +747,29 @@ def _case_from_content(content: Mapping[str, Any]) -> Case:
                 kind=LesionKind(item["kind"]),
                 note=item["note"],
             )
-            for item in _list(lesion_json["items"])
+            for item in json_list(lesion_json["items"])
         ],
         next_number=lesion_json["next_number"],
     )
     registrations = [
         Registration(
-            series_key=_str(item["series"]),
-            reference_key=_str(item["reference"]),
+            series_key=json_text(item["series"]),
+            reference_key=json_text(item["reference"]),
             transform=Transform(np.array(item["moving2reference"], dtype=np.float64), item["kind"]),
             state=RegistrationState(item["state"]),
-            method=_str(item["method"]),
+            method=json_text(item["method"]),
             metric_value=_optional_number(item["metric_value"], float),
             iterations=_optional_number(item["iterations"], int),
             elapsed_s=_optional_number(item["elapsed_s"], float),
-            landmark_residuals_mm=tuple(float(v) for v in _list(item["landmark_residuals_mm"])),
+            landmark_residuals_mm=tuple(float(v) for v in json_list(item["landmark_residuals_mm"])),
         )
-        for item in _list(content["registrations"])
+        for item in json_list(content["registrations"])
     ]
     events = [
-        TreatmentEvent(dt.date.fromisoformat(_str(e["date"])), TreatmentKind(e["kind"]), e["note"])
-        for e in _list(content["events"])
+        TreatmentEvent(
+            dt.date.fromisoformat(json_text(e["date"])), TreatmentKind(e["kind"]), e["note"]
+        )
+        for e in json_list(content["events"])
     ]
     notes = content["notes"]
     layout = content["layout"]
@@ -794,8 +787,12 @@ def _case_from_content(content: Mapping[str, Any]) -> Case:
 
 def _stored_files_from_content(content: Mapping[str, Any], case: Case) -> dict[str, _StoredFiles]:
     stored: dict[str, _StoredFiles] = {}
-    for item in _list(content["label_maps"]):
-        key, name, digest = _str(item["series"]), _str(item["file"]), _str(item["sha256"])
+    for item in json_list(content["label_maps"]):
+        key, name, digest = (
+            json_text(item["series"]),
+            json_text(item["file"]),
+            json_text(item["sha256"]),
+        )
         if key not in case.series:
             raise ValueError(f"label map for series {key!r}, which the manifest does not list")
         if key in stored:
@@ -803,7 +800,7 @@ def _stored_files_from_content(content: Mapping[str, Any], case: Case) -> dict[s
         if name != f"labels-{digest}.nii.gz" or not all(c in "0123456789abcdef" for c in digest):
             raise ValueError(f"label map file name {name!r} does not match its hash")
         history = item.get("history")  # absent in files written before undo was stored
-        if history is not None and not _HISTORY_NAME.fullmatch(_str(history)):
+        if history is not None and not _HISTORY_NAME.fullmatch(json_text(history)):
             raise ValueError(f"undo history file name {history!r} is not history-<sha256>.npz")
         stored[key] = _StoredFiles(name, history)
     return stored
@@ -879,18 +876,6 @@ def _read_history(
         warnings.append(f"{path}: the undo history was dropped ({reason}); the outlines are kept")
         return None, None
     return history, data
-
-
-def _list(value: Any) -> list[Any]:
-    if not isinstance(value, list):
-        raise TypeError(f"expected a list, got {type(value).__name__}")
-    return value
-
-
-def _str(value: Any) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"expected text, got {type(value).__name__}")
-    return value
 
 
 def _optional_number(value: Any, kind: type) -> Any:

@@ -30,6 +30,7 @@ from viewer.core.catalog import SeriesEntry
 from viewer.core.volume import Volume
 from viewer.errors import CaseFileError, SaveError
 from viewer.io.atomic import save_error, write_bytes_atomic
+from viewer.io.json_fields import json_boolean, json_text
 from viewer.io.load import load_series
 from viewer.state.case_session import CaseSession
 from viewer.state.tracking import Tracking, analysis_events
@@ -138,10 +139,10 @@ class BlindReadState:
         started = item["started"]
         return cls(
             _name_or_none(item["reference"]),
-            None if started is None else dt.datetime.fromisoformat(_text(started)),
+            None if started is None else dt.datetime.fromisoformat(json_text(started)),
             dict(stated),
             _name_or_none(item["submitted"]),
-            _boolean(item["logged"]),
+            json_boolean(item["logged"]),
         )
 
 
@@ -506,19 +507,7 @@ def _ends(points: Sequence[np.ndarray]) -> Any:
 def _name_or_none(value: Any) -> str | None:
     if value is None:
         return None
-    name = _text(value)
+    name = json_text(value)
     if Path(name).name != name or not name:
         raise ValueError(f"{name!r} is not a file name")
     return name
-
-
-def _text(value: Any) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"expected text, got {value!r}")
-    return value
-
-
-def _boolean(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"expected true or false, got {value!r}")
-    return value

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from viewer.io.atomic import save_error
+from viewer.io.json_fields import json_text, loads_strict
 from viewer.teaching.agreement import Agreement
 
 LOG_FOLDER = "teaching"
@@ -114,9 +115,9 @@ class LogEntry:
         if agreed > total:
             raise ValueError(f"{agreed} of {total} categories agreed")
         return cls(
-            _text(item["case_label"]),
-            dt.datetime.fromisoformat(_text(item["submitted"])),
-            _text(item["reader"]),
+            json_text(item["case_label"]),
+            dt.datetime.fromisoformat(json_text(item["submitted"])),
+            json_text(item["reader"]),
             _fraction(item["mean_dice"]),
             _distance(item["mean_hd95_mm"]),
             agreed,
@@ -198,23 +199,13 @@ def read_history(folder: str | os.PathLike[str]) -> History:
         if not raw.strip():
             continue
         try:
-            item = json.loads(raw.decode("utf-8"), parse_constant=_refuse)
+            item = loads_strict(raw.decode("utf-8"))
             if not isinstance(item, dict):
                 raise TypeError("not a JSON object")
             entries.append(LogEntry.from_json(item))
         except (UnicodeDecodeError, ValueError, TypeError, KeyError, RecursionError) as exc:
             warnings.append(f"{path}: line {number} skipped (damaged: {exc})")
     return History(entries, warnings)
-
-
-def _refuse(name: str) -> None:
-    raise ValueError(f"{name} is not allowed")
-
-
-def _text(value: Any) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"expected text, got {value!r}")
-    return value
 
 
 def _count(value: Any) -> int:

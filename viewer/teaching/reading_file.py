@@ -33,6 +33,14 @@ from viewer.core.geometry import bounding_box
 from viewer.core.lesions import LesionKind
 from viewer.errors import CaseFileError, SaveError
 from viewer.io.atomic import save_error, write_bytes_atomic
+from viewer.io.json_fields import (
+    checked_format,
+    json_boolean,
+    json_integer,
+    json_list,
+    json_text,
+    loads_strict,
+)
 from viewer.teaching.reading import (
     HandMeasurement,
     Reader,
@@ -258,8 +266,8 @@ def read_reading_info(path: str | os.PathLike[str]) -> ReadingInfo:
             path,
             _reader(document["reader"]),
             _datetime(document["created"]),
-            _text(document["case_label"]),
-            _text(document["criteria"]),
+            json_text(document["case_label"]),
+            json_text(document["criteria"]),
             tuple(_events(document)),
         )
     except (KeyError, TypeError, ValueError) as exc:
@@ -272,12 +280,12 @@ def _events(document: dict[str, Any]) -> list[TreatmentEvent]:
     """The treatment events of a reading's JSON document."""
     return [
         TreatmentEvent(
-            dt.date.fromisoformat(_text(item["date"])),
+            dt.date.fromisoformat(json_text(item["date"])),
             TreatmentKind(item["kind"]),
             None if item["steroid_change"] is None else SteroidChange(item["steroid_change"]),
-            _text(item["note"]),
+            json_text(item["note"]),
         )
-        for item in _list(document["events"])
+        for item in json_list(document["events"])
     ]
 
 
@@ -302,59 +310,47 @@ def _document(archive: zipfile.ZipFile, path: Path) -> dict[str, Any]:
     if info.file_size > _MAX_JSON_BYTES:
         raise CaseFileError(f"{_JSON_NAME} is implausibly large ({info.file_size:,} bytes)", path)
     try:
-        document = json.loads(archive.read(info).decode("utf-8"), parse_constant=_refuse)
+        document = loads_strict(archive.read(info).decode("utf-8"))
     except (zipfile.BadZipFile, EOFError, OSError) as exc:
         raise CaseFileError(f"the reading is damaged ({exc})", path) from exc
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise CaseFileError(f"{_JSON_NAME} is not valid JSON ({exc})", path) from exc
-    if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
-        raise CaseFileError(f"not an Interval reading (no format {FORMAT_NAME!r})", path)
-    version = document.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise CaseFileError(f"format_version {version!r} is not a number", path)
-    if version != FORMAT_VERSION:
-        newer = " (written by a newer Interval: update it)" if version > FORMAT_VERSION else ""
-        raise CaseFileError(
-            f"unknown reading format version {version}; this Interval reads version "
-            f"{FORMAT_VERSION}{newer}",
-            path,
-        )
-    return document
+    return checked_format(document, path, name=FORMAT_NAME, version=FORMAT_VERSION, what="reading")
 
 
 def _reading_from(document: Mapping[str, Any], archive: zipfile.ZipFile, path: Path) -> Reading:
     lesions = [
         ReadingLesion(
-            number=_integer(item["number"]),
-            name=_text(item["name"]),
+            number=json_integer(item["number"]),
+            name=json_text(item["name"]),
             kind=LesionKind(item["kind"]),
-            target=_boolean(item["target"]),
-            colour=tuple(_integer(c) for c in _list(item["colour"])),
-            note=_text(item["note"]),
+            target=json_boolean(item["target"]),
+            colour=tuple(json_integer(c) for c in json_list(item["colour"])),
+            note=json_text(item["note"]),
         )
-        for item in _list(document["lesions"])
+        for item in json_list(document["lesions"])
     ]
-    series = [_series_from(item, archive, path) for item in _list(document["series"])]
+    series = [_series_from(item, archive, path) for item in json_list(document["series"])]
     visits = [
         VisitStatement(
-            label=_text(item["label"]),
-            date=dt.date.fromisoformat(_text(item["date"])),
-            series_key=None if item["series"] is None else _text(item["series"]),
-            category=None if item["category"] is None else _text(item["category"]),
-            new_lesions=tuple(_integer(n) for n in _list(item["new_lesions"])),
-            teaching_points=tuple(_text(p) for p in _list(item["teaching_points"])),
+            label=json_text(item["label"]),
+            date=dt.date.fromisoformat(json_text(item["date"])),
+            series_key=None if item["series"] is None else json_text(item["series"]),
+            category=None if item["category"] is None else json_text(item["category"]),
+            new_lesions=tuple(json_integer(n) for n in json_list(item["new_lesions"])),
+            teaching_points=tuple(json_text(p) for p in json_list(item["teaching_points"])),
         )
-        for item in _list(document["visits"])
+        for item in json_list(document["visits"])
     ]
     events = _events(document)
     hands = [
         HandMeasurement(
-            _text(item["series"]),
-            _integer(item["lesion"]),
+            json_text(item["series"]),
+            json_integer(item["lesion"]),
             _points(item["long_ends_mm"]),
             _points(item["perp_ends_mm"]),
         )
-        for item in _list(document["hand_measurements"])
+        for item in json_list(document["hand_measurements"])
     ]
     baseline = document["baseline_visit"]
     return Reading(
@@ -363,22 +359,22 @@ def _reading_from(document: Mapping[str, Any], archive: zipfile.ZipFile, path: P
         lesions,
         series,
         visits,
-        criteria_key=_text(document["criteria"]),
-        baseline_visit=None if baseline is None else _text(baseline),
+        criteria_key=json_text(document["criteria"]),
+        baseline_visit=None if baseline is None else json_text(baseline),
         events=events,
         hand_measurements=hands,
-        case_label=_text(document["case_label"]),
+        case_label=json_text(document["case_label"]),
         source=path,
     )
 
 
 def _series_from(item: Mapping[str, Any], archive: zipfile.ZipFile, path: Path) -> SeriesOutlines:
-    key = _text(item["key"])
-    shape = tuple(_integer(n) for n in _list(item["shape"]))
+    key = json_text(item["key"])
+    shape = tuple(json_integer(n) for n in json_list(item["shape"]))
     if len(shape) != 3 or min(shape) < 1 or math.prod(shape) > _MAX_VOXELS:
         raise ValueError(f"series {key}: implausible shape {shape}")
     labels = np.zeros(shape, dtype=np.uint16)
-    name = _text(item["file"])
+    name = json_text(item["file"])
     if not re.fullmatch(r"series-[0-9]+\.npz", name):
         raise ValueError(f"series {key}: file name {name!r} is not series-<n>.npz")
     try:
@@ -386,22 +382,22 @@ def _series_from(item: Mapping[str, Any], archive: zipfile.ZipFile, path: Path) 
     except KeyError:
         raise CaseFileError(f"series {key}: {name} is missing from the reading", path) from None
     # the masks' packed sizes bound the member: a larger one is refused before it is unpacked
-    boxes = [math.prod(_list(lesion["shape"])) for lesion in _list(item["lesions"])]
+    boxes = [math.prod(json_list(lesion["shape"])) for lesion in json_list(item["lesions"])]
     expected = sum((n + 7) // 8 + 3 * _NPY_HEADER_BYTES for n in boxes) + _NPY_HEADER_BYTES
     if info.file_size > expected:
         raise CaseFileError(f"series {key}: {name} is larger than its outlines can be", path)
     masks = zipfile.ZipFile(io.BytesIO(archive.read(info)))
     with masks:
-        for lesion in _list(item["lesions"]):
-            number = _integer(lesion["number"])
-            offset = tuple(_integer(n) for n in _list(lesion["offset"]))
-            size = tuple(_integer(n) for n in _list(lesion["shape"]))
+        for lesion in json_list(item["lesions"]):
+            number = json_integer(lesion["number"])
+            offset = tuple(json_integer(n) for n in json_list(lesion["offset"]))
+            size = tuple(json_integer(n) for n in json_list(lesion["shape"]))
             if len(offset) != 3 or len(size) != 3 or min(size) < 1 or min(offset) < 0:
                 raise ValueError(f"series {key} lesion {number}: bad box {offset} {size}")
             if any(o + s > n for o, s, n in zip(offset, size, shape, strict=True)):
                 raise ValueError(f"series {key} lesion {number}: box leaves the grid {shape}")
             mask = _unpacked(masks, f"L{number}.npy", size)
-            if int(np.count_nonzero(mask)) != _integer(lesion["voxels"]):
+            if int(np.count_nonzero(mask)) != json_integer(lesion["voxels"]):
                 raise CaseFileError(
                     f"series {key} lesion {number}: the outline's voxel count does not match "
                     "(changed or damaged)",
@@ -415,7 +411,7 @@ def _series_from(item: Mapping[str, Any], archive: zipfile.ZipFile, path: Path) 
     thickness = item["slice_thickness_mm"]
     return SeriesOutlines(
         key,
-        _text(item["visit"]),
+        json_text(item["visit"]),
         np.array(item["voxel2patient"], dtype=np.float64),
         labels,
         None if thickness is None else float(thickness),
@@ -434,47 +430,19 @@ def _unpacked(masks: zipfile.ZipFile, name: str, size: tuple[int, ...]) -> np.nd
     return np.unpackbits(packed, count=count).astype(bool).reshape(size)
 
 
-def _refuse(name: str) -> None:
-    raise ValueError(f"{name} is not allowed")
-
-
 def _reader(item: Any) -> Reader:
-    return Reader(_text(item["name"]), Role(item["role"]))
+    return Reader(json_text(item["name"]), Role(item["role"]))
 
 
 def _datetime(value: Any) -> dt.datetime:
-    return dt.datetime.fromisoformat(_text(value))
-
-
-def _list(value: Any) -> list[Any]:
-    if not isinstance(value, list):
-        raise TypeError(f"expected a list, got {type(value).__name__}")
-    return value
-
-
-def _text(value: Any) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"expected text, got {type(value).__name__}")
-    return value
-
-
-def _integer(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"expected an integer, got {value!r}")
-    return value
-
-
-def _boolean(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"expected true or false, got {value!r}")
-    return value
+    return dt.datetime.fromisoformat(json_text(value))
 
 
 def _points(value: Any) -> tuple[Any, Any]:
-    points = _list(value)
+    points = json_list(value)
     if len(points) != 2:
         raise ValueError(f"expected two points, got {value!r}")
-    return tuple(tuple(float(c) for c in _list(p)) for p in points)  # type: ignore[return-value]
+    return tuple(tuple(float(c) for c in json_list(p)) for p in points)  # type: ignore[return-value]
 
 
 # --------------------------------------------------------------------------- the case folder
