@@ -37,7 +37,8 @@ Measurement plane
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -739,3 +740,53 @@ def _shown(value: float, threshold: float, digits: int = 1) -> str:
         if (float(text) >= threshold) == _reaches(value, threshold):
             return text
     return f"{value:.3f}"
+
+
+def with_hand_diameters(
+    measurement: LesionMeasurement,
+    long_ends_mm: Sequence[Sequence[float]],
+    perp_ends_mm: Sequence[Sequence[float]],
+    crossing_mm: np.ndarray,
+    voxel2patient: np.ndarray,
+    shape: tuple[int, int, int],
+) -> LesionMeasurement:
+    """A lesion's measurement with the diameters a reader laid by hand (a caliper).
+
+    Volume, slices spanned, intensities and centroids stay as measured from the outline; the
+    diameters, their product, their end points and the slice they lie on come from the hand.
+    The slice is where the perpendicular crosses the long axis, counted on the grid the series
+    is measured on (its own slices, or its true-axial reslice), as :class:`Diameters` counts it.
+
+    Parameters
+    ----------
+    measurement : LesionMeasurement
+    long_ends_mm, perp_ends_mm : pair of (x, y, z)
+        The ends of the long axis and of its perpendicular, patient LPS mm.
+    crossing_mm : ndarray of shape (3,)
+        Where the perpendicular crosses the long axis, patient mm.
+    voxel2patient : ndarray of shape (4, 4)
+        The series' grid.
+    shape : tuple of 3 int
+        The series' shape (Z, Y, X).
+
+    Returns
+    -------
+    LesionMeasurement
+    """
+    axial = is_axial(voxel2patient)
+    grid = voxel2patient if axial else true_axial_grid(voxel2patient, shape)[0]
+    slice_index = float(apply_affine(np.linalg.inv(grid), crossing_mm)[0])
+    longs = tuple(tuple(float(v) for v in p) for p in long_ends_mm)
+    perps = tuple(tuple(float(v) for v in p) for p in perp_ends_mm)
+    longest = float(np.linalg.norm(np.subtract(longs[1], longs[0])))
+    perpendicular = float(np.linalg.norm(np.subtract(perps[1], perps[0])))
+    diameters = Diameters(
+        longest_mm=longest,
+        perpendicular_mm=perpendicular,
+        product_mm2=longest * perpendicular,
+        slice_index=int(round(slice_index)),
+        longest_ends_mm=longs,
+        perpendicular_ends_mm=perps,
+        resliced=not axial,
+    )
+    return replace(measurement, diameters=diameters)

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from psygnal import Signal
 
-from viewer.analysis.measure import Diameters, LesionMeasurement, is_axial, true_axial_grid
+from viewer.analysis.measure import Diameters, LesionMeasurement, with_hand_diameters
 from viewer.core.geometry import apply_affine
 from viewer.core.lesions import MAX_LESION_NUMBER
 from viewer.core.provenance import Reader, Stamp
@@ -374,23 +374,10 @@ def override_measurement(
     -------
     LesionMeasurement
     """
-    axial = is_axial(voxel2patient)
-    grid = voxel2patient if axial else true_axial_grid(voxel2patient, shape)[0]
-    slice_index = apply_affine(np.linalg.inv(grid), caliper.crossing_mm)[0]
-
-    def triple(points: PointPair) -> Any:
-        return tuple(tuple(float(v) for v in p) for p in points)
-
-    diameters = Diameters(
-        longest_mm=caliper.longest_mm,
-        perpendicular_mm=caliper.perpendicular_mm,
-        product_mm2=caliper.product_mm2,
-        slice_index=int(round(float(slice_index))),
-        longest_ends_mm=triple(caliper.long_ends_mm),
-        perpendicular_ends_mm=triple(caliper.perp_ends_mm),
-        resliced=not axial,
-    )
-    return replace(measurement, diameters=diameters)
+    return with_hand_diameters(
+        measurement, caliper.long_ends_mm, caliper.perp_ends_mm, caliper.crossing_mm,
+        voxel2patient, shape,
+    )  # fmt: skip
 
 
 class CaliperStore:

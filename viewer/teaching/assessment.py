@@ -13,22 +13,19 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
 from viewer.analysis.criteria import CRITERIA, Criteria
 from viewer.analysis.measure import (
-    Diameters,
     LesionMeasurement,
-    is_axial,
     is_measurable,
     measure_all,
-    true_axial_grid,
+    with_hand_diameters,
 )
 from viewer.analysis.response import Assessment, LesionReading, VisitReading, VisitResponse, assess
-from viewer.core.geometry import apply_affine
 from viewer.core.lesions import LesionKind
 from viewer.core.volume import Volume, VolumeMetadata
 from viewer.teaching.reading import HandMeasurement, Reading, SeriesOutlines
@@ -137,24 +134,14 @@ def hand_measured(
     -------
     LesionMeasurement
     """
-    axial = is_axial(voxel2patient)
-    grid = voxel2patient if axial else true_axial_grid(voxel2patient, shape)[0]
     start, end = np.array(hand.long_ends_mm)
     first, second = np.array(hand.perp_ends_mm)
     along = (end - start) / np.linalg.norm(end - start)
     # the mean of both ends' feet on the long axis, as the app's caliper places its crossing
     crossing = start + 0.5 * ((first - start) @ along + (second - start) @ along) * along
-    slice_index = float(apply_affine(np.linalg.inv(grid), crossing)[0])
-    diameters = Diameters(
-        longest_mm=hand.longest_mm,
-        perpendicular_mm=hand.perpendicular_mm,
-        product_mm2=hand.longest_mm * hand.perpendicular_mm,
-        slice_index=int(round(slice_index)),
-        longest_ends_mm=hand.long_ends_mm,
-        perpendicular_ends_mm=hand.perp_ends_mm,
-        resliced=not axial,
+    return with_hand_diameters(
+        measurement, hand.long_ends_mm, hand.perp_ends_mm, crossing, voxel2patient, shape
     )
-    return replace(measurement, diameters=diameters)
 
 
 def measure_reading(reading: Reading) -> tuple[MeasuredVisit, ...]:
