@@ -191,6 +191,7 @@ def text_width_px(text: str, size_px: float, bold: bool = False) -> float:
     return float(overlay_font(size_px, bold).getlength(text))
 
 
+@functools.lru_cache(maxsize=1024)
 def elide(text: str, size_px: float, max_width_px: float, bold: bool = False) -> str:
     """``text``, or its longest start that fits ``max_width_px`` followed by "…"."""
     if text_width_px(text, size_px, bold) <= max_width_px:
