@@ -191,7 +191,7 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, candidates_dock)
         self.tabifyDockWidget(outline_dock, candidates_dock)
         self.candidates_dock = candidates_dock
-        dock.raise_()  # registration is checked first, when a case opens
+        self.registration_dock = dock
         self.outline_dock = outline_dock
         self.caliper = CaliperTool(
             self.comparison,
@@ -230,6 +230,7 @@ class MainWindow(QMainWindow):
         self.exports.message.connect(self._show_message)
         self._build_teaching(candidates_dock)
         self._build_pacs(self.teaching_dock)
+        self.registration_dock.raise_()  # registration is checked first, when a case opens
         self.case_manager.open_requested.connect(self.open_paths)
         # the native view shows the outlines too
         self.annotations.labels_changed.connect(lambda _: self.slice_view.refresh())
